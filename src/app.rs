@@ -1,0 +1,106 @@
+//! From a parsed command line to an exit code: set up colour and the reporter,
+//! run the command, and turn an error into one line on stderr.
+
+use std::future::Future;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use colored::Colorize;
+
+use crate::cli::{Cli, ColorChoice, Command, TcpCommand, UdpCommand};
+use crate::error::UsageError;
+use crate::report::{Pacing, Reporter};
+use crate::{lesson, tcp, tour, udp};
+
+/// Runs the program and returns its exit code: 0 success, 1 runtime failure,
+/// 2 usage error (clap exits with 2 by itself for what it can check).
+pub fn main(cli: Cli) -> ExitCode {
+    configure_color(cli.color);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&anyhow::anyhow!("cannot start the async runtime: {e}")),
+    };
+    let reporter = if cli.json {
+        Reporter::json(cli.verbose)
+    } else {
+        Reporter::human(cli.verbose, Pacing::new(cli.pace, cli.step))
+    };
+    let result = runtime.block_on(run(cli, reporter));
+    // Do not wait for tasks still blocked on stdin (a client's reader) or the
+    // network: the command is over.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+async fn run(cli: Cli, reporter: Reporter) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Tour => tour::run(&reporter).await,
+        Command::Lesson { which } => lesson::run(&which, &reporter),
+        Command::Tcp(TcpCommand::Serve { listen }) => {
+            let listener = listen.bind_tcp().await?;
+            tcp::serve(listener, reporter, shutdown_signal()).await
+        }
+        Command::Tcp(TcpCommand::Connect { addr, send }) => {
+            tcp::client::run(&addr, send, &reporter).await
+        }
+        Command::Tcp(TcpCommand::Demo) => tcp::demo::run(&reporter).await.map(drop),
+        Command::Udp(UdpCommand::Serve { listen, echo }) => {
+            let socket = listen.bind_udp().await?;
+            udp::serve(socket, udp::ServeOptions { echo }, reporter, shutdown_signal()).await
+        }
+        Command::Udp(UdpCommand::Send(args)) => udp::sender::run(&args, &reporter).await.map(drop),
+        Command::Udp(UdpCommand::Demo) => udp::demo::run(&reporter).await.map(drop),
+    }
+}
+
+/// Colour only where it helps: `auto` means a terminal and no `NO_COLOR`.
+fn configure_color(choice: ColorChoice) {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let on = match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => !no_color && std::io::stdout().is_terminal(),
+    };
+    colored::control::set_override(on);
+}
+
+/// Prints the error as one line and picks the exit code.
+fn fail(e: &anyhow::Error) -> ExitCode {
+    let code = if e.downcast_ref::<UsageError>().is_some() {
+        2
+    } else {
+        1
+    };
+    eprintln!("{} {e:#}", "error:".red().bold());
+    ExitCode::from(code)
+}
+
+/// Resolves on Ctrl-C (and on SIGTERM on Unix): how a server is asked to stop.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+/// A shutdown future that never resolves, for code that runs to completion.
+pub fn never() -> impl Future<Output = ()> {
+    std::future::pending()
+}

@@ -1,0 +1,199 @@
+//! The command line. The `///` comments here are the `--help` text.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::endpoint::Endpoint;
+
+/// netdojo: real, small network programs that narrate what each layer does.
+#[derive(Parser, Debug)]
+#[command(
+    name = "netdojo",
+    version,
+    propagate_version = true,
+    after_help = "Examples:\n  netdojo tour                          the whole course, narrated\n  netdojo tcp demo --pace 800ms         TCP, slowly enough to explain\n  netdojo --json udp demo               the same facts as JSON lines\n  netdojo lesson 2                      read the TCP lesson"
+)]
+pub struct Cli {
+    /// When to colour the output (NO_COLOR is honoured under auto).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+
+    /// Print one JSON object per line instead of narration.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Pause this long after each narrated step (e.g. 800ms, 2s).
+    #[arg(long, value_parser = parse_duration, default_value = "0s", global = true)]
+    pub pace: Duration,
+
+    /// Wait for Enter after each narrated step (for a lecture).
+    #[arg(long, global = true)]
+    pub step: bool,
+
+    /// Show details too: every read, every datagram, every anomaly.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour on a terminal, unless NO_COLOR is set.
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// The whole course as one narrated, self-contained run.
+    #[command(after_help = "Example:\n  netdojo tour --pace 800ms")]
+    Tour,
+
+    /// Read a lesson in the terminal.
+    #[command(after_help = "Examples:\n  netdojo lesson list\n  netdojo lesson 2")]
+    Lesson {
+        /// `list`, or a lesson number.
+        #[arg(default_value = "list")]
+        which: String,
+    },
+
+    /// TCP: a reliable byte stream. Echo server, client, and a narrated demo.
+    #[command(subcommand)]
+    Tcp(TcpCommand),
+
+    /// UDP: datagrams with boundaries and no promises. Receiver, sender, demo.
+    #[command(subcommand)]
+    Udp(UdpCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TcpCommand {
+    /// An echo server: every byte a client sends comes back.
+    ///
+    /// Reports each connection's handshake, bytes echoed, the client's
+    /// half-close, the close, and (on Linux) what the kernel measured.
+    #[command(after_help = "Example:\n  netdojo tcp serve --listen 127.0.0.1:7000\n  then, in another terminal: netdojo tcp connect 127.0.0.1:7000")]
+    Serve {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:7000")]
+        listen: Endpoint,
+    },
+
+    /// A client: sends lines, prints what comes back and each round-trip time.
+    ///
+    /// Lines come from --send, or from stdin (typed or piped).
+    #[command(after_help = "Examples:\n  netdojo tcp connect 127.0.0.1:7000 --send hello --send world\n  echo hello | netdojo tcp connect 127.0.0.1:7000")]
+    Connect {
+        /// The server's address.
+        addr: Endpoint,
+        /// A line to send (repeat for several); without it, stdin is read.
+        #[arg(long, value_name = "TEXT")]
+        send: Vec<String>,
+    },
+
+    /// Server and client in one process, narrated: handshake, stream without
+    /// message boundaries, half-close, and what the kernel measured.
+    #[command(after_help = "Example:\n  netdojo tcp demo --pace 800ms")]
+    Demo,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UdpCommand {
+    /// A receiver that counts each sender's datagrams, and the lost, reordered
+    /// and duplicated ones among netdojo's numbered datagrams.
+    #[command(after_help = "Example:\n  netdojo udp serve --listen 127.0.0.1:7001\n  then: netdojo udp send 127.0.0.1:7001 --count 1000   or: nc -u 127.0.0.1 7001")]
+    Serve {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:7001")]
+        listen: Endpoint,
+        /// Send every datagram back to its sender.
+        #[arg(long)]
+        echo: bool,
+    },
+
+    /// Sends numbered datagrams and summarises what was sent.
+    #[command(after_help = "Example:\n  netdojo udp send 127.0.0.1:7001 --count 1000 --size 512 --rate 500/s")]
+    Send(UdpSendArgs),
+
+    /// Receiver and sender in one process, narrated: boundaries kept, no
+    /// handshake, an unreachable port, and a burst the kernel really drops.
+    #[command(after_help = "Example:\n  netdojo udp demo --pace 800ms")]
+    Demo,
+}
+
+/// `netdojo udp send`.
+#[derive(Args, Debug)]
+pub struct UdpSendArgs {
+    /// The receiver's address.
+    pub addr: Endpoint,
+    /// How many datagrams to send.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: u64,
+    /// Bytes per datagram (UDP payload), from 20 (netdojo's header) to 65,507.
+    #[arg(long, default_value_t = 64, value_parser = parse_datagram_size)]
+    pub size: usize,
+    /// Datagrams per second (`500/s`, `500`) or `max`.
+    #[arg(long, default_value = "1000/s", value_parser = parse_rate)]
+    pub rate: Rate,
+}
+
+/// How fast `udp send` sends.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Rate {
+    /// This many datagrams per second.
+    PerSecond(u64),
+    /// As fast as the kernel takes them.
+    Max,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 800ms, 2s, 0)"))
+}
+
+fn parse_rate(s: &str) -> Result<Rate, String> {
+    if s.eq_ignore_ascii_case("max") {
+        return Ok(Rate::Max);
+    }
+    let n = s.strip_suffix("/s").unwrap_or(s);
+    match n.parse::<u64>() {
+        Ok(0) | Err(_) => Err(format!(
+            "'{s}' is not a rate: use datagrams per second (like 500/s) or max"
+        )),
+        Ok(n) => Ok(Rate::PerSecond(n)),
+    }
+}
+
+fn parse_datagram_size(s: &str) -> Result<usize, String> {
+    let size: usize = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of bytes"))?;
+    crate::udp::wire::check_payload_size(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn rates_parse() {
+        assert_eq!(parse_rate("max"), Ok(Rate::Max));
+        assert_eq!(parse_rate("500/s"), Ok(Rate::PerSecond(500)));
+        assert_eq!(parse_rate("500"), Ok(Rate::PerSecond(500)));
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("fast").is_err());
+    }
+}

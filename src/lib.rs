@@ -1,0 +1,48 @@
+//! # netdojo: a networking course you can run
+//!
+//! Every subcommand runs a real, small network program on real sockets and
+//! narrates what each layer of the OSI and TCP/IP models does while it runs.
+//!
+//! ## The layers, and where netdojo shows them
+//!
+//! | OSI | layer        | TCP/IP      | in netdojo                                  |
+//! |-----|--------------|-------------|---------------------------------------------|
+//! | 7   | Application  | Application | echoed lines, datagram payloads             |
+//! | 6   | Presentation | Application | text or bytes: UTF-8, hex                   |
+//! | 5   | Session      | Application | (WebSocket sessions, in a later module)     |
+//! | 4   | Transport    | Transport   | ports, handshake, stream vs datagram, FIN   |
+//! | 3   | Network      | Internet    | addresses, ICMP "port unreachable"          |
+//! | 2   | Data link    | Link        | (frames, in the inspector)                  |
+//! | 1   | Physical     | Link        | (bytes on the wire, in the lab)             |
+//!
+//! [`layer::Layer`] is that table in code.
+//!
+//! ## Layout
+//!
+//! Data flows one way: protocol code emits facts, `report` presents them.
+//!
+//! - [`layer`]: the layer table.
+//! - [`report`]: [`report::Observation`] (a fact at a layer, with a sentence),
+//!   and the views that show it: coloured narration or JSON lines. Pacing for
+//!   a lecture (`--pace`, `--step`) lives there, never in protocol code.
+//! - [`tcp`]: an echo server ([`tcp::serve`]), a client, and a narrated demo of
+//!   the handshake, the byte stream, half-close and the kernel's `TCP_INFO`.
+//! - [`udp`]: a receiver that counts loss, reordering and duplicates by
+//!   sequence number ([`udp::serve`]), a sender, and a narrated demo.
+//! - [`tour`]: the whole course in one run; [`lesson`]: the lessons, embedded.
+//! - [`cli`], [`app`], [`endpoint`], [`error`]: the command line, from
+//!   arguments to exit code.
+//!
+//! Servers are library functions taking a bound listener and a shutdown
+//! future, so tests bind `127.0.0.1:0` and stop them with a channel.
+
+pub mod app;
+pub mod cli;
+pub mod endpoint;
+pub mod error;
+pub mod layer;
+pub mod lesson;
+pub mod report;
+pub mod tcp;
+pub mod tour;
+pub mod udp;
