@@ -1,0 +1,163 @@
+//! The test harness: run the real binary, start servers on port 0, find peers.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The netdojo binary under test, with colour off.
+pub fn netdojo() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_netdojo"));
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+/// Runs `netdojo --json ARGS` to completion and parses its stdout.
+pub fn run_json(args: &[&str]) -> (std::process::Output, Vec<Value>) {
+    let out = netdojo()
+        .arg("--json")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run netdojo");
+    let events = json_lines(&out.stdout);
+    (out, events)
+}
+
+/// Parses NDJSON, panicking on a line that is not JSON (our JSON view must
+/// never print anything else).
+pub fn json_lines(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// The events with this name.
+pub fn events<'a>(all: &'a [Value], name: &str) -> Vec<&'a Value> {
+    all.iter().filter(|v| v["event"] == name).collect()
+}
+
+/// The one event with this name; panics if there is not exactly one.
+pub fn event<'a>(all: &'a [Value], name: &str) -> &'a Value {
+    let found = events(all, name);
+    assert_eq!(found.len(), 1, "expected one {name:?} event in {all:#?}");
+    found[0]
+}
+
+/// A netdojo server running as a child process, started with `--json` and
+/// `--listen 127.0.0.1:0`; its address is read from its first line.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts `netdojo --json ARGS` (ARGS must include `--listen ...:0`).
+    pub fn start(args: &[&str]) -> Server {
+        let mut child = netdojo()
+            .arg("--json")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start netdojo server");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("server printed its first line");
+        let v: Value = serde_json::from_str(&first).expect("first line is JSON");
+        assert_eq!(v["event"], "listening", "first line: {first}");
+        let addr = v["addr"].as_str().expect("addr").parse().expect("addr parses");
+        Server { child, addr, lines }
+    }
+
+    /// The next event the server printed, waiting up to `timeout`.
+    pub fn next_event(&self, timeout: Duration) -> Option<Value> {
+        let line = self.lines.recv_timeout(timeout).ok()?;
+        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+    }
+
+    /// Waits for an event with this name, returning it and skipping others.
+    pub fn wait_for(&self, name: &str, timeout: Duration) -> Value {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.next_event(left) {
+                Some(v) if v["event"] == name => return v,
+                Some(_) => continue,
+                None => panic!("no {name:?} event within {timeout:?}"),
+            }
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Asks the server to stop (SIGTERM, like Ctrl-C), waits, and returns the
+    /// exit status and every event it printed after the ones already read.
+    pub fn stop(mut self) -> (std::process::ExitStatus, Vec<Value>) {
+        // SAFETY: kill(2) on our own child's pid has no memory-safety concerns.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let status = self.child.wait().expect("wait for server");
+        let mut rest = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            rest.push(serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")));
+        }
+        (status, rest)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A peer program nobody here wrote (nc, socat, ...). Missing, it skips the
+/// test, unless NETDOJO_REQUIRE_PEERS=1 (set by .ci/run), where it fails it.
+pub fn peer(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        if std::env::var("NETDOJO_REQUIRE_PEERS").as_deref() == Ok("1") {
+            panic!("peer program {name} is required (NETDOJO_REQUIRE_PEERS=1) but not on PATH");
+        }
+        eprintln!("skipping: peer program {name} is not installed");
+    }
+    found
+}
+
+/// A free UDP or TCP port on 127.0.0.1 for a peer that cannot bind port 0 and
+/// report it (socat). There is a small race; tests verify the peer bound.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
