@@ -48,12 +48,15 @@ impl HumanSink {
         };
         if obs.show_fields {
             let indent = " ".repeat(self.width + 1);
+            let name_width = obs.fields.iter().map(|(n, _)| n.len() + 1).max().unwrap_or(0);
             for (name, value) in &obs.fields {
                 let value = match value {
                     serde_json::Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                out.push_str(&format!("\n{indent}{:<14} {value}", format!("{name}:").dimmed()));
+                let label = format!("{name}:");
+                let pad = " ".repeat(name_width - label.len());
+                out.push_str(&format!("\n{indent}{}{pad} {value}", label.dimmed()));
             }
         }
         out

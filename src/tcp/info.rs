@@ -62,7 +62,9 @@ pub fn observation(result: io::Result<TcpInfo>, who: &str) -> Observation {
     match result {
         Ok(info) => {
             let text = format!(
-                "the kernel's TCP_INFO for {who}: round trip {} µs (±{}), congestion window {} segments of up to {} bytes, {} retransmitted, {} segments out / {} in",
+                "the kernel's TCP_INFO for {who}: state {} ({}), round trip {} µs (±{}), congestion window {} segments of up to {} bytes, {} retransmitted, {} segments out / {} in",
+                info.state,
+                state_meaning(info.state),
                 info.rtt_us,
                 info.rttvar_us,
                 info.cwnd_segments,
@@ -82,6 +84,24 @@ pub fn observation(result: io::Result<TcpInfo>, who: &str) -> Observation {
             format!("TCP_INFO for {who} is not available here: {e}"),
         )
         .field("who", who),
+    }
+}
+
+/// What a TCP state means, in a few words.
+pub fn state_meaning(state: &str) -> &'static str {
+    match state {
+        "ESTABLISHED" => "open both ways",
+        "SYN_SENT" => "our SYN is out, waiting for SYN-ACK",
+        "SYN_RECV" => "SYN received, our SYN-ACK is out",
+        "FIN_WAIT1" => "we sent FIN, not yet acknowledged",
+        "FIN_WAIT2" => "our FIN was acknowledged; the peer may still send",
+        "TIME_WAIT" => "closed; lingering to absorb stray segments",
+        "CLOSE" => "closed; the kernel keeps only a small TIME_WAIT record",
+        "CLOSE_WAIT" => "the peer sent FIN; this side may still send",
+        "LAST_ACK" => "both sent FIN; waiting for the last ACK",
+        "LISTEN" => "waiting for connections",
+        "CLOSING" => "both sent FIN at once",
+        _ => "unknown",
     }
 }
 
