@@ -1,5 +1,59 @@
-use crate::report::Reporter;
+//! `netdojo tour`: the course as one narrated, self-contained run.
+//!
+//! It needs no second terminal, no root and no network beyond loopback, so an
+//! instructor can run it on a projector with `--pace 800ms` or `--step`.
 
-pub async fn run(_reporter: &Reporter) -> anyhow::Result<()> {
-    anyhow::bail!("not yet")
+use crate::layer::Layer;
+use crate::report::{Observation, Reporter, thousands};
+use crate::{tcp, udp};
+
+/// Runs every section in order, then a recap built from what was measured.
+pub async fn run(reporter: &Reporter) -> anyhow::Result<()> {
+    reporter.chapter(
+        "netdojo tour · Layers",
+        "Every network program talks through layers: each one adds its own header and trusts the one below.",
+    );
+    for layer in Layer::ALL {
+        reporter.emit(
+            Observation::new(
+                layer,
+                "layer",
+                format!("{:<11} layer of TCP/IP · netdojo shows {}", layer.tcpip_name(), layer.shows()),
+            )
+            .field("osi", layer.number())
+            .field("name", layer.osi_name())
+            .field("tcpip", layer.tcpip_name()),
+        );
+    }
+
+    reporter.chapter(
+        "netdojo tour · TCP",
+        "TCP turns unreliable packets into a reliable, ordered stream of bytes between two programs.",
+    );
+    let tcp = tcp::demo::run(reporter).await?;
+
+    reporter.chapter(
+        "netdojo tour · UDP",
+        "UDP hands single datagrams to the network: boundaries kept, no handshake, no promise of delivery.",
+    );
+    udp::demo::run(reporter).await?;
+
+    reporter.chapter("netdojo tour · Recap", "What this run measured.");
+    reporter.emit(
+        Observation::new(
+            Layer::Transport,
+            "recap_tcp",
+            format!(
+                "TCP: connected in one round trip before accept(); 2 small writes were read {}; 1 MiB arrived in {} reads and came back {}",
+                if tcp.small_reads.len() == 1 { "as one".to_string() } else { format!("as {}", tcp.small_reads.len()) },
+                thousands(tcp.large_reads.len() as u64),
+                if tcp.echo_intact { "intact" } else { "damaged" },
+            ),
+        )
+        .field("small_reads", tcp.small_reads.len())
+        .field("large_reads", tcp.large_reads.len())
+        .field("echo_intact", tcp.echo_intact),
+    );
+    reporter.note("Next: `netdojo lesson list` for the lessons behind each section.");
+    Ok(())
 }

@@ -77,6 +77,15 @@ impl Sink for HumanSink {
         write_stdout_line(&text)
     }
 
+    fn chapter(&self, title: &str, idea: &str) -> io::Result<()> {
+        let rule = "═".repeat(72);
+        let mut text = format!("\n{}\n  {}\n{}", rule.bold(), title.to_uppercase().bold(), rule.bold());
+        if !idea.is_empty() {
+            text.push_str(&format!("\n  {}\n", idea.italic()));
+        }
+        write_stdout_line(&text)
+    }
+
     fn note(&self, text: &str) -> io::Result<()> {
         write_stdout_line(text)
     }

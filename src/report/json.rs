@@ -28,6 +28,10 @@ impl Sink for JsonSink {
         write_stdout_line(&json!({"event": "section", "title": title, "idea": idea}).to_string())
     }
 
+    fn chapter(&self, title: &str, idea: &str) -> io::Result<()> {
+        write_stdout_line(&json!({"event": "chapter", "title": title, "idea": idea}).to_string())
+    }
+
     fn note(&self, text: &str) -> io::Result<()> {
         write_stdout_line(&json!({"event": "note", "text": text}).to_string())
     }

@@ -106,6 +106,10 @@ pub trait Sink: Send + Sync {
     fn observe(&self, obs: &Observation) -> io::Result<()>;
     /// Starts a section of a longer run (the tour, a demo's parts).
     fn section(&self, title: &str, idea: &str) -> io::Result<()>;
+    /// Starts a chapter: a level above sections (the tour's parts).
+    fn chapter(&self, title: &str, idea: &str) -> io::Result<()> {
+        self.section(title, idea)
+    }
     /// Shows a note that belongs to no layer (a recap, a hint).
     fn note(&self, text: &str) -> io::Result<()>;
 }
@@ -165,6 +169,12 @@ impl Reporter {
     /// Starts a section.
     pub fn section(&self, title: &str, idea: &str) {
         handle_write(self.sink.section(title, idea));
+        self.pacing.pause();
+    }
+
+    /// Starts a chapter (a part of the tour), above sections.
+    pub fn chapter(&self, title: &str, idea: &str) {
+        handle_write(self.sink.chapter(title, idea));
         self.pacing.pause();
     }
 
