@@ -49,7 +49,13 @@ async fn run(cli: Cli, reporter: Reporter) -> anyhow::Result<()> {
         Command::Tcp(TcpCommand::Demo) => tcp::demo::run(&reporter).await.map(drop),
         Command::Udp(UdpCommand::Serve { listen, echo }) => {
             let socket = listen.bind_udp().await?;
-            udp::serve(socket, udp::ServeOptions { echo }, reporter, shutdown_signal()).await
+            udp::serve(
+                socket,
+                udp::ServeOptions { echo },
+                reporter,
+                shutdown_signal(),
+            )
+            .await
         }
         Command::Udp(UdpCommand::Send(args)) => udp::sender::run(&args, &reporter).await.map(drop),
         Command::Udp(UdpCommand::Demo) => udp::demo::run(&reporter).await.map(drop),

@@ -77,7 +77,9 @@ pub enum TcpCommand {
     ///
     /// Reports each connection's handshake, bytes echoed, the client's
     /// half-close, the close, and (on Linux) what the kernel measured.
-    #[command(after_help = "Example:\n  netdojo tcp serve --listen 127.0.0.1:7000\n  then, in another terminal: netdojo tcp connect 127.0.0.1:7000")]
+    #[command(
+        after_help = "Example:\n  netdojo tcp serve --listen 127.0.0.1:7000\n  then, in another terminal: netdojo tcp connect 127.0.0.1:7000"
+    )]
     Serve {
         /// Address to listen on; port 0 picks a free port.
         #[arg(long, default_value = "127.0.0.1:7000")]
@@ -87,7 +89,9 @@ pub enum TcpCommand {
     /// A client: sends lines, prints what comes back and each round-trip time.
     ///
     /// Lines come from --send, or from stdin (typed or piped).
-    #[command(after_help = "Examples:\n  netdojo tcp connect 127.0.0.1:7000 --send hello --send world\n  echo hello | netdojo tcp connect 127.0.0.1:7000")]
+    #[command(
+        after_help = "Examples:\n  netdojo tcp connect 127.0.0.1:7000 --send hello --send world\n  echo hello | netdojo tcp connect 127.0.0.1:7000"
+    )]
     Connect {
         /// The server's address.
         addr: Endpoint,
@@ -106,7 +110,9 @@ pub enum TcpCommand {
 pub enum UdpCommand {
     /// A receiver that counts each sender's datagrams, and the lost, reordered
     /// and duplicated ones among netdojo's numbered datagrams.
-    #[command(after_help = "Example:\n  netdojo udp serve --listen 127.0.0.1:7001\n  then: netdojo udp send 127.0.0.1:7001 --count 1000   or: nc -u 127.0.0.1 7001")]
+    #[command(
+        after_help = "Example:\n  netdojo udp serve --listen 127.0.0.1:7001\n  then: netdojo udp send 127.0.0.1:7001 --count 1000   or: nc -u 127.0.0.1 7001"
+    )]
     Serve {
         /// Address to listen on; port 0 picks a free port.
         #[arg(long, default_value = "127.0.0.1:7001")]
@@ -117,7 +123,9 @@ pub enum UdpCommand {
     },
 
     /// Sends numbered datagrams and summarises what was sent.
-    #[command(after_help = "Example:\n  netdojo udp send 127.0.0.1:7001 --count 1000 --size 512 --rate 500/s")]
+    #[command(
+        after_help = "Example:\n  netdojo udp send 127.0.0.1:7001 --count 1000 --size 512 --rate 500/s"
+    )]
     Send(UdpSendArgs),
 
     /// Receiver and sender in one process, narrated: boundaries kept, no

@@ -83,7 +83,9 @@ impl FromStr for Endpoint {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
         if host.parse::<std::net::IpAddr>().is_err() && !valid_name {
-            return Err(format!("'{host}' is not an IP address or host name: {SHAPE}"));
+            return Err(format!(
+                "'{host}' is not an IP address or host name: {SHAPE}"
+            ));
         }
         Ok(Endpoint {
             host: host.to_string(),
@@ -108,7 +110,12 @@ mod tests {
 
     #[test]
     fn accepts_the_shapes_people_type() {
-        for ok in ["127.0.0.1:7000", "[::1]:0", "localhost:7000", "my-host.lan:1"] {
+        for ok in [
+            "127.0.0.1:7000",
+            "[::1]:0",
+            "localhost:7000",
+            "my-host.lan:1",
+        ] {
             let ep: Endpoint = ok.parse().unwrap();
             assert_eq!(ep.to_string(), ok);
         }
@@ -116,7 +123,14 @@ mod tests {
 
     #[test]
     fn refuses_what_cannot_be_an_address() {
-        for bad in ["127.0.0.1", "127.0.0.1:99999", ":7000", "a b:1", "nonsense", "::1"] {
+        for bad in [
+            "127.0.0.1",
+            "127.0.0.1:99999",
+            ":7000",
+            "a b:1",
+            "nonsense",
+            "::1",
+        ] {
             assert!(bad.parse::<Endpoint>().is_err(), "{bad} should be refused");
         }
     }

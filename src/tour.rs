@@ -18,7 +18,11 @@ pub async fn run(reporter: &Reporter) -> anyhow::Result<()> {
             Observation::new(
                 layer,
                 "layer",
-                format!("{:<11} layer of TCP/IP · netdojo shows {}", layer.tcpip_name(), layer.shows()),
+                format!(
+                    "{:<11} layer of TCP/IP · netdojo shows {}",
+                    layer.tcpip_name(),
+                    layer.shows()
+                ),
             )
             .field("osi", layer.number())
             .field("name", layer.osi_name())

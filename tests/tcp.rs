@@ -42,7 +42,11 @@ fn pipe_through(program: &std::path::Path, args: &[&str], input: &[u8]) -> Vec<u
     });
     let out = child.wait_with_output().expect("peer output");
     writer.join().unwrap();
-    assert!(out.status.success(), "{program:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{program:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -73,7 +77,11 @@ fn socat_gets_back_exactly_what_it_sent() {
     let target = format!("TCP:{}", server.addr);
     let payload = binary_payload(1 << 20);
     let echoed = pipe_through(&socat, &["-t", "5", "-", &target], &payload);
-    assert!(echoed == payload, "socat's echo differs ({} bytes back)", echoed.len());
+    assert!(
+        echoed == payload,
+        "socat's echo differs ({} bytes back)",
+        echoed.len()
+    );
 }
 
 #[test]
@@ -148,9 +156,16 @@ async fn two_hundred_concurrent_clients_each_echo_64_kib() {
 
     let closed = recorder.events("closed");
     assert_eq!(closed.len(), CLIENTS);
-    assert!(closed.iter().all(|o| o.get("bytes_echoed") == Some(&(EACH as u64).into())));
+    assert!(
+        closed
+            .iter()
+            .all(|o| o.get("bytes_echoed") == Some(&(EACH as u64).into()))
+    );
     let stopped = recorder.events("stopped");
-    assert_eq!(stopped[0].get("connections"), Some(&(CLIENTS as u64).into()));
+    assert_eq!(
+        stopped[0].get("connections"),
+        Some(&(CLIENTS as u64).into())
+    );
 }
 
 #[test]
@@ -160,7 +175,9 @@ fn garbage_and_abrupt_disconnects_do_not_stop_the_server() {
         let mut rude = TcpStream::connect(server.addr).unwrap();
         rude.write_all(&binary_payload(100_000)).unwrap();
         // Close without reading the echo: the kernel answers with RST.
-        socket2::SockRef::from(&rude).set_linger(Some(Duration::ZERO)).unwrap();
+        socket2::SockRef::from(&rude)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
         drop(rude);
     }
     // Connect and vanish without a byte.
@@ -181,7 +198,10 @@ fn connect_talks_to_socat_and_times_each_line() {
     let Some(socat) = peer("socat") else { return };
     let port = free_port();
     let mut echo = Command::new(socat)
-        .args([&format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"), "PIPE"])
+        .args([
+            &format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"),
+            "PIPE",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -193,12 +213,17 @@ fn connect_talks_to_socat_and_times_each_line() {
     }
     let addr = format!("127.0.0.1:{port}");
 
-    let (out, all) = run_json(&["tcp", "connect", &addr, "--send", "hello", "--send", "wörld"]);
+    let (out, all) = run_json(&[
+        "tcp", "connect", &addr, "--send", "hello", "--send", "wörld",
+    ]);
     let connected = event(&all, "connected");
     assert_eq!(connected["peer"], addr);
     assert!(connected["local_port"].as_u64().unwrap() > 0);
     let replies = events(&all, "reply");
-    let lines: Vec<_> = replies.iter().map(|r| r["line"].as_str().unwrap()).collect();
+    let lines: Vec<_> = replies
+        .iter()
+        .map(|r| r["line"].as_str().unwrap())
+        .collect();
     assert_eq!(lines, ["hello", "wörld"]);
     assert!(replies.iter().all(|r| r["rtt_us"].is_u64()));
     assert_eq!(event(&all, "half_close")["lines"], 2);
@@ -212,10 +237,18 @@ fn connect_talks_to_socat_and_times_each_line() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"one\ntwo\nthree\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"one\ntwo\nthree\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let all = common::json_lines(&out.stdout);
-    let lines: Vec<_> = events(&all, "reply").iter().map(|r| r["line"].as_str().unwrap().to_string()).collect();
+    let lines: Vec<_> = events(&all, "reply")
+        .iter()
+        .map(|r| r["line"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(lines, ["one", "two", "three"]);
     let _ = echo.kill();
     let _ = echo.wait();
@@ -243,13 +276,25 @@ fn connect_says_clearly_when_the_server_closes_first() {
 #[test]
 fn the_demo_reports_what_really_happened() {
     let (out, all) = run_json(&["tcp", "demo"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(event(&all, "connected")["before_accept"], true);
     event(&all, "accepted");
 
     let small = event(&all, "small_reads");
-    let reads: u64 = small["reads"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).sum();
-    assert_eq!(reads, 12, "the two writes' 12 bytes, however they were read");
+    let reads: u64 = small["reads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        reads, 12,
+        "the two writes' 12 bytes, however they were read"
+    );
 
     let large = event(&all, "large_reads");
     let sizes = large["sizes"].as_array().unwrap();
@@ -261,7 +306,10 @@ fn the_demo_reports_what_really_happened() {
     assert_eq!(event(&all, "echo_checked")["intact"], true);
 
     let after = event(&all, "after_half_close");
-    assert!(after["bytes"].as_u64().unwrap() > 4, "the echo of bye and the server's last line");
+    assert!(
+        after["bytes"].as_u64().unwrap() > 4,
+        "the echo of bye and the server's last line"
+    );
     if cfg!(target_os = "linux") {
         let info = event(&all, "tcp_info");
         assert!(info["cwnd_segments"].as_u64().unwrap() > 0);
@@ -302,7 +350,13 @@ fn a_port_in_use_is_a_runtime_error_that_names_it_and_suggests_port_zero() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    assert!(stderr.contains(&format!("port {} is already in use on 127.0.0.1", addr.port())), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "port {} is already in use on 127.0.0.1",
+            addr.port()
+        )),
+        "{stderr}"
+    );
     assert!(stderr.contains("--listen 127.0.0.1:0"), "{stderr}");
 }
 
@@ -311,7 +365,10 @@ fn an_unparsable_address_is_a_usage_error() {
     for bad in ["nonsense", "127.0.0.1:99999", "1.2.3.4"] {
         let out = netdojo().args(["tcp", "connect", bad]).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{bad}");
-        let out = netdojo().args(["tcp", "serve", "--listen", bad]).output().unwrap();
+        let out = netdojo()
+            .args(["tcp", "serve", "--listen", bad])
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2), "{bad}");
     }
 }
@@ -323,7 +380,13 @@ fn connecting_to_a_closed_port_says_connection_refused() {
         l.local_addr().unwrap().port()
     };
     let out = netdojo()
-        .args(["tcp", "connect", &format!("127.0.0.1:{port}"), "--send", "x"])
+        .args([
+            "tcp",
+            "connect",
+            &format!("127.0.0.1:{port}"),
+            "--send",
+            "x",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

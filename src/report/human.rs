@@ -48,7 +48,12 @@ impl HumanSink {
         };
         if obs.show_fields {
             let indent = " ".repeat(self.width + 1);
-            let name_width = obs.fields.iter().map(|(n, _)| n.len() + 1).max().unwrap_or(0);
+            let name_width = obs
+                .fields
+                .iter()
+                .map(|(n, _)| n.len() + 1)
+                .max()
+                .unwrap_or(0);
             for (name, value) in &obs.fields {
                 let value = match value {
                     serde_json::Value::String(s) => s.clone(),
@@ -79,7 +84,12 @@ impl Sink for HumanSink {
 
     fn chapter(&self, title: &str, idea: &str) -> io::Result<()> {
         let rule = "═".repeat(72);
-        let mut text = format!("\n{}\n  {}\n{}", rule.bold(), title.to_uppercase().bold(), rule.bold());
+        let mut text = format!(
+            "\n{}\n  {}\n{}",
+            rule.bold(),
+            title.to_uppercase().bold(),
+            rule.bold()
+        );
         if !idea.is_empty() {
             text.push_str(&format!("\n  {}\n", idea.italic()));
         }

@@ -72,7 +72,13 @@ pub async fn run(addr: &Endpoint, send: Vec<String>, reporter: &Reporter) -> any
     // never replies just leaves later lines untimed.
     let (sent_tx, sent_rx) = mpsc::channel::<Instant>(64);
     let (event_tx, mut events) = mpsc::channel::<ReaderEvent>(16);
-    let reader = tokio::spawn(read_replies(read_half, target, sent_rx, event_tx, reporter.clone()));
+    let reader = tokio::spawn(read_replies(
+        read_half,
+        target,
+        sent_rx,
+        event_tx,
+        reporter.clone(),
+    ));
 
     let mut lines = Lines::new(send);
     let mut sent_lines = 0u64;
@@ -140,7 +146,10 @@ pub async fn run(addr: &Endpoint, send: Vec<String>, reporter: &Reporter) -> any
             reporter.emit(Observation::new(
                 Layer::Transport,
                 "still_open",
-                format!("the server kept its side open for {}; closing anyway", duration(CLOSE_WAIT)),
+                format!(
+                    "the server kept its side open for {}; closing anyway",
+                    duration(CLOSE_WAIT)
+                ),
             ));
         }
     }
@@ -223,12 +232,18 @@ fn report_reply(reporter: &Reporter, bytes: &[u8], rtt: Option<Duration>) {
         Some(rtt) => Observation::new(
             Layer::Application,
             "reply",
-            format!("← {shown}   ({} bytes, round trip {})", bytes.len() + 1, duration(rtt)),
+            format!(
+                "← {shown}   ({} bytes, round trip {})",
+                bytes.len() + 1,
+                duration(rtt)
+            ),
         )
         .field("rtt_us", rtt.as_micros() as u64),
         None => Observation::new(Layer::Application, "received", format!("← {shown}")),
     };
-    obs = obs.field("line", text.to_string()).field("bytes", bytes.len());
+    obs = obs
+        .field("line", text.to_string())
+        .field("bytes", bytes.len());
     reporter.emit(obs);
 }
 

@@ -101,7 +101,9 @@ async fn handshake(
         Observation::new(
             Layer::Transport,
             "listening",
-            format!("the server listens on {server_addr} (port 0 asked the kernel for any free port)"),
+            format!(
+                "the server listens on {server_addr} (port 0 asked the kernel for any free port)"
+            ),
         )
         .field("addr", server_addr.to_string()),
     );

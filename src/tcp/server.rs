@@ -125,7 +125,10 @@ pub async fn serve(
         Observation::new(
             Layer::Transport,
             "shutting_down",
-            format!("shutting down: no new connections; {open} open connection(s) get {} to finish", duration(SHUTDOWN_GRACE)),
+            format!(
+                "shutting down: no new connections; {open} open connection(s) get {} to finish",
+                duration(SHUTDOWN_GRACE)
+            ),
         )
         .field("open_connections", open),
     );
@@ -149,7 +152,11 @@ pub async fn serve(
             format!(
                 "stopped: served {served} connection(s) and echoed {} bytes{}",
                 thousands(bytes),
-                if cut > 0 { format!("; {cut} connection(s) cut at the deadline") } else { String::new() }
+                if cut > 0 {
+                    format!("; {cut} connection(s) cut at the deadline")
+                } else {
+                    String::new()
+                }
             ),
         )
         .field("connections", served)
@@ -171,7 +178,10 @@ async fn accept(listener: &TcpListener, reporter: &Reporter) -> (TcpStream, Sock
                     Observation::new(
                         Layer::Transport,
                         "accept_error",
-                        format!("accept() failed ({e}); trying again in {}", duration(backoff)),
+                        format!(
+                            "accept() failed ({e}); trying again in {}",
+                            duration(backoff)
+                        ),
                     )
                     .field("error", e.to_string()),
                 );
@@ -207,10 +217,14 @@ async fn handle_connection(
     let ended = echo(&mut stream, &mut stop, &mut count, |n| {
         if reporter.wants_detail() {
             reporter.emit(
-                Observation::new(Layer::Application, "echoed", format!("#{id} read {n} bytes and wrote them back"))
-                    .field("id", id)
-                    .field("bytes", n)
-                    .detail(),
+                Observation::new(
+                    Layer::Application,
+                    "echoed",
+                    format!("#{id} read {n} bytes and wrote them back"),
+                )
+                .field("id", id)
+                .field("bytes", n)
+                .detail(),
             );
         }
     })
@@ -236,10 +250,14 @@ async fn handle_connection(
         Ok(EchoEnd::Shutdown) => "closed at shutdown",
         Err(e) => {
             reporter.emit(
-                Observation::new(Layer::Transport, "connection_error", format!("#{id} {peer}: {}", describe_io_error(&e)))
-                    .field("id", id)
-                    .field("peer", peer.to_string())
-                    .field("error", e.to_string()),
+                Observation::new(
+                    Layer::Transport,
+                    "connection_error",
+                    format!("#{id} {peer}: {}", describe_io_error(&e)),
+                )
+                .field("id", id)
+                .field("peer", peer.to_string())
+                .field("error", e.to_string()),
             );
             "ended by an error"
         }
@@ -304,7 +322,9 @@ pub fn describe_io_error(e: &io::Error) -> String {
         io::ErrorKind::ConnectionReset => {
             "connection reset: the peer sent RST (it closed with unread data, or crashed)".into()
         }
-        io::ErrorKind::BrokenPipe => "broken pipe: the peer had already closed the connection".into(),
+        io::ErrorKind::BrokenPipe => {
+            "broken pipe: the peer had already closed the connection".into()
+        }
         io::ErrorKind::ConnectionAborted => "connection aborted by this host's kernel".into(),
         io::ErrorKind::TimedOut => "timed out: the peer stopped acknowledging".into(),
         _ => e.to_string(),

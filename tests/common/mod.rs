@@ -85,7 +85,11 @@ impl Server {
             .expect("server printed its first line");
         let v: Value = serde_json::from_str(&first).expect("first line is JSON");
         assert_eq!(v["event"], "listening", "first line: {first}");
-        let addr = v["addr"].as_str().expect("addr").parse().expect("addr parses");
+        let addr = v["addr"]
+            .as_str()
+            .expect("addr")
+            .parse()
+            .expect("addr parses");
         Server { child, addr, lines }
     }
 
@@ -123,7 +127,9 @@ impl Server {
         let status = self.child.wait().expect("wait for server");
         let mut rest = Vec::new();
         while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            rest.push(serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")));
+            rest.push(
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")),
+            );
         }
         (status, rest)
     }
