@@ -6,6 +6,7 @@
 //! not echo is shown as it arrives.
 
 use std::collections::VecDeque;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -80,6 +81,9 @@ pub async fn run(addr: &Endpoint, send: Vec<String>, reporter: &Reporter) -> any
         reporter.clone(),
     ));
 
+    if send.is_empty() && std::io::stdin().is_terminal() {
+        reporter.note("type a line and press Enter to send it; Ctrl-D ends (half-closes) the connection");
+    }
     let mut lines = Lines::new(send);
     let mut sent_lines = 0u64;
     let mut sent_bytes = 0u64;
