@@ -109,7 +109,13 @@ mod tests {
     fn numbered_round_trip() {
         let mut buf = vec![0u8; 64];
         encode_numbered(&mut buf, 42, 7);
-        assert_eq!(decode(&buf), Datagram::Numbered { seq: 42, sent_at_ns: 7 });
+        assert_eq!(
+            decode(&buf),
+            Datagram::Numbered {
+                seq: 42,
+                sent_at_ns: 7
+            }
+        );
         assert_eq!(decode(&encode_end(100, 1)), Datagram::End { count: 100 });
     }
 
