@@ -5,7 +5,7 @@
 
 use std::io;
 
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 use super::{Observation, Sink, write_stdout_line};
 
@@ -34,5 +34,14 @@ impl Sink for JsonSink {
 
     fn note(&self, text: &str) -> io::Result<()> {
         write_stdout_line(&json!({"event": "note", "text": text}).to_string())
+    }
+
+    fn item(&self, event: &str, fields: &[(&str, Value)], _text: &str) -> io::Result<()> {
+        let mut map = Map::new();
+        map.insert("event".into(), event.into());
+        for (k, v) in fields {
+            map.insert((*k).into(), v.clone());
+        }
+        write_stdout_line(&Value::Object(map).to_string())
     }
 }

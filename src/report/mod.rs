@@ -112,6 +112,12 @@ pub trait Sink: Send + Sync {
     }
     /// Shows a note that belongs to no layer (a recap, a hint).
     fn note(&self, text: &str) -> io::Result<()>;
+    /// Shows an item that belongs to no layer (a lesson, a row of a list):
+    /// people see `text`, scripts see `event` and the fields.
+    fn item(&self, event: &str, fields: &[(&str, Value)], text: &str) -> io::Result<()> {
+        let _ = (event, fields);
+        self.note(text)
+    }
 }
 
 /// The handle protocol code holds: cheap to clone, safe to share across tasks.
@@ -181,6 +187,11 @@ impl Reporter {
     /// A note outside the layers.
     pub fn note(&self, text: &str) {
         handle_write(self.sink.note(text));
+    }
+
+    /// An item outside the layers: `text` for people, the fields for JSON.
+    pub fn item(&self, event: &str, fields: &[(&str, Value)], text: &str) {
+        handle_write(self.sink.item(event, fields, text));
     }
 }
 
