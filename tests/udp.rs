@@ -432,6 +432,11 @@ fn the_demo_shows_boundaries_no_handshake_refusal_and_real_drops() {
     );
     assert_eq!(received + lost, sent, "{burst}");
 
+    assert!(
+        events(&all, "refused").is_empty(),
+        "the demo's own sockets never refuse each other"
+    );
+
     let kernel = event(&all, "kernel_drops");
     assert_eq!(kernel["available"], cfg!(target_os = "linux"));
     event(&all, "demo_summary");

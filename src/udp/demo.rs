@@ -352,6 +352,9 @@ async fn unreachable_port(reporter: &Reporter, facts: &mut DemoFacts) -> anyhow:
 
 /// What the slow reader of step 4 came back with.
 struct SlowRead {
+    /// Kept open until the sender is done: closed early, its port would
+    /// answer the last end markers with ICMP "port unreachable".
+    _socket: std::net::UdpSocket,
     tracker: SequenceTracker,
     /// The final counts, if an end marker arrived.
     ended: Option<RunCounts>,
@@ -391,7 +394,7 @@ async fn burst(reporter: &Reporter, facts: &mut DemoFacts) -> anyhow::Result<()>
     let sent: SendSummary = tokio::task::spawn_blocking(move || {
         let mut s =
             sender::send_numbered(&tx, BURST_COUNT, BURST_SIZE, Rate::Max, &sender_reporter);
-        s.end_markers = sender::send_end_markers(&tx, BURST_COUNT);
+        sender::send_end_markers(&tx, BURST_COUNT, &mut s, &sender_reporter);
         s
     })
     .await?;
@@ -401,7 +404,7 @@ async fn burst(reporter: &Reporter, facts: &mut DemoFacts) -> anyhow::Result<()>
             Layer::Transport,
             "burst_sent",
             format!(
-                "the sender sent {} numbered datagrams of {} bytes as fast as the kernel took them ({} datagrams/s), then the end marker {} times; no send() failed or waited for the reader",
+                "the sender sent {} numbered datagrams of {} bytes as fast as the kernel took them ({} datagrams/s), then the end marker {} times; no send() failed, and none waited for the reader",
                 thousands(sent.sent),
                 thousands(BURST_SIZE as u64),
                 thousands(sent.datagrams_per_sec()),
@@ -414,7 +417,9 @@ async fn burst(reporter: &Reporter, facts: &mut DemoFacts) -> anyhow::Result<()>
         .field("end_markers", sent.end_markers),
     );
 
-    let SlowRead { mut tracker, ended } = reader.await?;
+    let SlowRead {
+        mut tracker, ended, ..
+    } = reader.await?;
     let drops_after = kernel_rcvbuf_errors();
     let end_seen = ended.is_some();
     // Without an end marker the demo still knows how many it sent.
@@ -504,6 +509,7 @@ fn slow_reader(socket: std::net::UdpSocket, reporter: &Reporter) -> SlowRead {
             // A timeout, or anything else: the count is closed by the caller.
             Err(_) => {
                 return SlowRead {
+                    _socket: socket,
                     tracker,
                     ended: None,
                 };
@@ -535,7 +541,11 @@ fn slow_reader(socket: std::net::UdpSocket, reporter: &Reporter) -> SlowRead {
             }
             Datagram::End { count } => {
                 let ended = tracker.end(count);
-                return SlowRead { tracker, ended };
+                return SlowRead {
+                    _socket: socket,
+                    tracker,
+                    ended,
+                };
             }
             Datagram::Other => {}
         }

@@ -114,7 +114,7 @@ pub async fn run(args: &UdpSendArgs, reporter: &Reporter) -> anyhow::Result<Send
     let reporter_for_thread = reporter.clone();
     let summary = tokio::task::spawn_blocking(move || {
         let mut summary = send_numbered(&socket, count, size, rate, &reporter_for_thread);
-        summary.end_markers = send_end_markers(&socket, count);
+        send_end_markers(&socket, count, &mut summary, &reporter_for_thread);
         summary
     })
     .await?;
@@ -215,18 +215,33 @@ pub fn send_numbered(
 }
 
 /// Sends the end marker for a run of `count` datagrams, [`END_COPIES`]
-/// times, [`END_SPACING`] apart; returns how many copies went out.
-pub fn send_end_markers(socket: &UdpSocket, count: u64) -> u64 {
-    let mut sent = 0;
+/// times, [`END_SPACING`] apart, counting the copies sent (and any refusal)
+/// in `summary`.
+pub fn send_end_markers(
+    socket: &UdpSocket,
+    count: u64,
+    summary: &mut SendSummary,
+    reporter: &Reporter,
+) {
     for _ in 0..END_COPIES {
         std::thread::sleep(END_SPACING);
-        // A refusal here reports an earlier datagram; one retry sends this one.
         let marker = wire::encode_end(count, wire::now_ns());
-        if socket.send(&marker).is_ok() || socket.send(&marker).is_ok() {
-            sent += 1;
+        for _ in 0..REFUSED_TRIES {
+            match socket.send(&marker) {
+                Ok(_) => {
+                    summary.end_markers += 1;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    summary.refused += 1;
+                    if summary.refused == 1 {
+                        reporter.emit(refused_observation(summary.to, &e));
+                    }
+                }
+                Err(_) => break,
+            }
         }
     }
-    sent
 }
 
 /// When datagram `seq` is due, from the start, at `per_sec` a second.
@@ -262,14 +277,20 @@ fn refused_observation(to: SocketAddr, e: &io::Error) -> Observation {
 /// The `send_summary` observation.
 pub fn summary_observation(s: &SendSummary) -> Observation {
     let mut text = format!(
-        "sent {} datagram{} ({} bytes) in {}: {} datagrams/s, {}",
+        "sent {} datagram{} ({} bytes)",
         thousands(s.sent),
         if s.sent == 1 { "" } else { "s" },
         thousands(s.bytes),
-        duration(s.elapsed),
-        thousands(s.datagrams_per_sec()),
-        bitrate(s.interval_bytes(), s.elapsed),
     );
+    // A rate needs at least two datagrams: it is measured between them.
+    if s.sent >= 2 {
+        text.push_str(&format!(
+            " in {}: {} datagrams/s, {}",
+            duration(s.elapsed),
+            thousands(s.datagrams_per_sec()),
+            bitrate(s.interval_bytes(), s.elapsed),
+        ));
+    }
     text.push_str(&format!("; then the end marker {} times", s.end_markers));
     if s.refused > 0 {
         text.push_str(&format!(
@@ -351,7 +372,9 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
-        assert_eq!(send_end_markers(&socket, 20), END_COPIES);
+        let mut summary = s.clone();
+        send_end_markers(&socket, 20, &mut summary, &reporter);
+        assert_eq!(summary.end_markers, END_COPIES);
         let n = receiver.recv(&mut buf).unwrap();
         assert_eq!(wire::decode(&buf[..n]), wire::Datagram::End { count: 20 });
     }

@@ -71,6 +71,10 @@ pub async fn serve(
     // Best effort: a smaller buffer only means drops come sooner.
     let _ = sock.set_recv_buffer_size(SERVE_RCVBUF);
     let rcvbuf = sock.recv_buffer_size().ok();
+    let buffer = match rcvbuf {
+        Some(bytes) => format!("; receive buffer {} bytes", thousands(bytes as u64)),
+        None => String::new(),
+    };
     let echo = if options.echo {
         "; --echo: each datagram goes back to its sender"
     } else {
@@ -81,7 +85,7 @@ pub async fn serve(
             Layer::Transport,
             "listening",
             format!(
-                "listening on {local} (UDP): no accept, no connections; each datagram is counted by the address it came from{echo}"
+                "listening on {local} (UDP): no accept, no connections; each datagram is counted by the address it came from{buffer}{echo}"
             ),
         )
         .field("addr", local.to_string())

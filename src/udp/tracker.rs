@@ -455,6 +455,18 @@ mod tests {
     }
 
     #[test]
+    fn the_lessons_check_yourself_question_adds_up() {
+        // lessons/03-udp.md, question 4.
+        let mut t = SequenceTracker::new();
+        feed(&mut t, &[0, 1, 3, 2, 4, 4, 6]);
+        let c = t.end(8).unwrap();
+        assert_eq!(
+            (c.received, c.lost, c.reordered, c.duplicated),
+            (6, 2, 1, 1)
+        );
+    }
+
+    #[test]
     fn a_swap_drop_and_duplicate_add_up() {
         // What tests/udp.rs does through its forwarder, in miniature: drop 2,
         // swap 4 and 5, duplicate 7, drop the last one.
