@@ -111,6 +111,9 @@ fn forwarder(server: SocketAddr, plan: Impairments) -> (SocketAddr, thread::Join
     inbound
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
+    // Like `udp serve`, a roomy buffer, so a forwarder thread kept off the
+    // CPU for a while by other tests loses nothing the plan did not drop.
+    grow_receive_buffer(&inbound);
     let outbound = test_socket();
     outbound.connect(server).unwrap();
     let addr = inbound.local_addr().unwrap();
@@ -157,6 +160,28 @@ fn forwarder(server: SocketAddr, plan: Impairments) -> (SocketAddr, thread::Join
         forwarded
     });
     (addr, handle)
+}
+
+/// Asks for a 4 MiB receive buffer (the kernel may grant less).
+fn grow_receive_buffer(socket: &UdpSocket) {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        let size: libc::c_int = 4 << 20;
+        // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a live
+        // c_int, on a socket we own.
+        unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = socket;
 }
 
 #[test]
