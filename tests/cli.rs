@@ -21,35 +21,69 @@ fn every_command_explains_itself_with_an_example() {
         let out = netdojo().args(*args).arg("--help").output().unwrap();
         assert!(out.status.success(), "{args:?} --help");
         let help = String::from_utf8_lossy(&out.stdout);
-        assert!(help.contains("Example"), "{args:?} --help has no example:\n{help}");
-        assert!(help.lines().next().is_some_and(|l| !l.is_empty()), "{args:?} --help starts with a summary");
+        assert!(
+            help.contains("Example"),
+            "{args:?} --help has no example:\n{help}"
+        );
+        assert!(
+            help.lines().next().is_some_and(|l| !l.is_empty()),
+            "{args:?} --help starts with a summary"
+        );
     }
 }
 
 #[test]
 fn the_tour_runs_end_to_end_in_json() {
     let (out, all) = run_json(&["tour"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let chapters: Vec<_> = events(&all, "chapter").iter().map(|c| c["title"].as_str().unwrap().to_string()).collect();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let chapters: Vec<_> = events(&all, "chapter")
+        .iter()
+        .map(|c| c["title"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(chapters.len(), 4, "{chapters:?}");
-    assert!(chapters[1].contains("TCP") && chapters[2].contains("UDP"), "{chapters:?}");
-    let layers: Vec<_> = events(&all, "layer").iter().map(|l| l["layer"].as_u64().unwrap()).collect();
+    assert!(
+        chapters[1].contains("TCP") && chapters[2].contains("UDP"),
+        "{chapters:?}"
+    );
+    let layers: Vec<_> = events(&all, "layer")
+        .iter()
+        .map(|l| l["layer"].as_u64().unwrap())
+        .collect();
     assert_eq!(layers, [7, 6, 5, 4, 3, 2, 1]);
     assert_eq!(event(&all, "recap_tcp")["echo_intact"], true);
 }
 
 #[test]
 fn no_color_and_color_never_print_no_escape_codes() {
-    let plain = netdojo().args(["--color", "never", "tcp", "demo"]).output().unwrap();
+    let plain = netdojo()
+        .args(["--color", "never", "tcp", "demo"])
+        .output()
+        .unwrap();
     assert!(plain.status.success());
-    assert!(!plain.stdout.contains(&0x1b), "--color never printed an escape code");
+    assert!(
+        !plain.stdout.contains(&0x1b),
+        "--color never printed an escape code"
+    );
     // NO_COLOR is set by netdojo() itself, and wins over auto.
     let auto = netdojo().args(["tcp", "demo"]).output().unwrap();
     assert!(!auto.stdout.contains(&0x1b));
-    let forced = netdojo().args(["--color", "always", "tcp", "demo"]).output().unwrap();
-    assert!(forced.stdout.contains(&0x1b), "--color always colours even into a pipe");
+    let forced = netdojo()
+        .args(["--color", "always", "tcp", "demo"])
+        .output()
+        .unwrap();
+    assert!(
+        forced.stdout.contains(&0x1b),
+        "--color always colours even into a pipe"
+    );
     let text = String::from_utf8_lossy(&plain.stdout);
-    assert!(text.contains("[L4 Transport]"), "the badge carries the layer without colour");
+    assert!(
+        text.contains("[L4 Transport]"),
+        "the badge carries the layer without colour"
+    );
 }
 
 #[test]

@@ -82,7 +82,9 @@ pub async fn run(addr: &Endpoint, send: Vec<String>, reporter: &Reporter) -> any
     ));
 
     if send.is_empty() && std::io::stdin().is_terminal() {
-        reporter.note("type a line and press Enter to send it; Ctrl-D ends (half-closes) the connection");
+        reporter.note(
+            "type a line and press Enter to send it; Ctrl-D ends (half-closes) the connection",
+        );
     }
     let mut lines = Lines::new(send);
     let mut sent_lines = 0u64;
