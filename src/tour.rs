@@ -40,7 +40,7 @@ pub async fn run(reporter: &Reporter) -> anyhow::Result<()> {
         "netdojo tour · UDP",
         "UDP hands single datagrams to the network: boundaries kept, no handshake, no promise of delivery.",
     );
-    udp::demo::run(reporter).await?;
+    let udp = udp::demo::run(reporter).await?;
 
     reporter.chapter("netdojo tour · Recap", "What this run measured.");
     reporter.emit(
@@ -58,6 +58,32 @@ pub async fn run(reporter: &Reporter) -> anyhow::Result<()> {
         .field("large_reads", tcp.large_reads.len())
         .field("echo_intact", tcp.echo_intact),
     );
+    reporter.emit(
+        Observation::new(
+            Layer::Transport,
+            "recap_udp",
+            format!(
+                "UDP: {} datagrams came out as {} receives of the same sizes{}; {} a closed port; of a burst of {}, a slow receiver got {} and {} were lost, with nobody told",
+                udp.sizes_sent.len(),
+                udp.sizes_received.len(),
+                if udp.boundaries_kept() { "" } else { " (not this time!)" },
+                if udp.refused { "ICMP reported" } else { "nothing reported" },
+                thousands(udp.burst_sent),
+                thousands(udp.burst_received),
+                thousands(udp.burst_lost),
+            ),
+        )
+        .field("boundaries_kept", udp.boundaries_kept())
+        .field("refused", udp.refused)
+        .field("burst_sent", udp.burst_sent)
+        .field("burst_received", udp.burst_received)
+        .field("burst_lost", udp.burst_lost),
+    );
+    reporter.emit(Observation::new(
+        Layer::Transport,
+        "recap",
+        "the same loopback, two promises: TCP paid a handshake and flow control for delivering every byte in order; UDP paid nothing and promised nothing",
+    ));
     reporter.note("Next: `netdojo lesson list` for the lessons behind each section.");
     Ok(())
 }

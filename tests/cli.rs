@@ -55,6 +55,12 @@ fn the_tour_runs_end_to_end_in_json() {
         .collect();
     assert_eq!(layers, [7, 6, 5, 4, 3, 2, 1]);
     assert_eq!(event(&all, "recap_tcp")["echo_intact"], true);
+    let udp = event(&all, "recap_udp");
+    assert_eq!(udp["boundaries_kept"], true);
+    assert_eq!(
+        udp["burst_received"].as_u64().unwrap() + udp["burst_lost"].as_u64().unwrap(),
+        udp["burst_sent"].as_u64().unwrap()
+    );
 }
 
 #[test]
