@@ -38,9 +38,10 @@ if ((${#missing[@]})); then
 fi
 
 echo "building (release, CARGO_TARGET_DIR=$CARGO_TARGET_DIR)..." >&2
-cargo build --quiet --release --bin netdojo --example echo_load
+cargo build --quiet --release --bin netdojo --example echo_load --example echo_ref
 NETDOJO=$CARGO_TARGET_DIR/release/netdojo
 LOAD=$CARGO_TARGET_DIR/release/examples/echo_load
+PLAIN=$CARGO_TARGET_DIR/release/examples/echo_ref
 
 mkdir -p "$OUT"
 RESULTS=$OUT/results.tsv # measurement, tool, rep, value
@@ -103,20 +104,34 @@ wait_bound() {
     return 1
 }
 
-# Starts a netdojo server ($1 = tcp|udp) on port 0 and sets ADDR from its
-# first JSON line ({"event":"listening","addr":...}).
-start_netdojo() {
-    local proto=$1 out=$WORK/netdojo-$1.out
-    setsid "$NETDOJO" --json "$proto" serve --listen 127.0.0.1:0 >"$out" 2>"$WORK/netdojo.err" &
-    SERVER_PID=$!
+# Sets ADDR from the first line of $1 ({"event":"listening","addr":...}),
+# which server pid $2 ($3 = t|u) writes, and checks that it bound there.
+wait_listening() {
+    local out=$1 pid=$2 proto=$3
     ADDR=
     for _ in $(seq 100); do
         ADDR=$(head -n 1 "$out" | jq -r 'select(.event == "listening") | .addr' 2>/dev/null || true)
         [[ -n $ADDR ]] && break
+        kill -0 "$pid" 2>/dev/null || break
         sleep 0.05
     done
-    [[ -n $ADDR ]] || { echo "netdojo $proto serve printed no listening line" >&2; cat "$WORK/netdojo.err" >&2; return 1; }
-    wait_bound "$SERVER_PID" "${ADDR##*:}" "${proto:0:1}"
+    [[ -n $ADDR ]] || { echo "server pid $pid printed no listening line" >&2; cat "$WORK/server.err" >&2; return 1; }
+    wait_bound "$pid" "${ADDR##*:}" "$proto"
+}
+
+# A netdojo server ($1 = tcp|udp) on port 0.
+start_netdojo() {
+    local proto=$1 out=$WORK/netdojo-$1.out
+    setsid "$NETDOJO" --json "$proto" serve --listen 127.0.0.1:0 >"$out" 2>"$WORK/server.err" &
+    SERVER_PID=$!
+    wait_listening "$out" "$SERVER_PID" "${proto:0:1}"
+}
+
+# The yardstick: bench/echo_ref.rs, a thread per client, blocking read/write.
+start_plain() {
+    setsid "$PLAIN" >"$WORK/plain.out" 2>"$WORK/server.err" &
+    SERVER_PID=$!
+    wait_listening "$WORK/plain.out" "$SERVER_PID" t
 }
 
 # socat's echo, as the brief has it, plus a listen backlog like netdojo's:
@@ -246,9 +261,11 @@ echo "measuring on $(nproc) core(s), $REPS run(s) per figure, $TOTAL bytes each 
 for rep in $(seq "$REPS"); do
     echo_run netdojo 1 "$rep"
     echo_run socat 1 "$rep"
+    echo_run plain 1 "$rep"
     iperf3_tcp_run "$rep"
     echo_run netdojo 50 "$rep"
     echo_run socat 50 "$rep"
+    echo_run plain 50 "$rep"
 done
 for rep in $(seq "$REPS"); do
     rr_run netdojo "$rep"
@@ -282,8 +299,8 @@ verdict() { # value op goal
 }
 cell() { echo "$(median "$1" "$2") ($(runs "$1" "$2"))"; }
 
-e1n=$(median echo_1 netdojo) e1s=$(median echo_1 socat) e1i=$(median echo_1 iperf3)
-e50n=$(median echo_50 netdojo) e50s=$(median echo_50 socat)
+e1n=$(median echo_1 netdojo) e1s=$(median echo_1 socat) e1i=$(median echo_1 iperf3) e1p=$(median echo_1 plain)
+e50n=$(median echo_50 netdojo) e50s=$(median echo_50 socat) e50p=$(median echo_50 plain)
 p50n=$(median rr_p50 netdojo) p50s=$(median rr_p50 socat)
 p99n=$(median rr_p99 netdojo) p99s=$(median rr_p99 socat)
 un=$(median udp netdojo) ui=$(median udp iperf3)
@@ -294,13 +311,17 @@ pn=$(median pss_50 netdojo) ps=$(median pss_50 socat)
 
 r_e1s=$(ratio "$e1n" "$e1s") r_e1i=$(ratio "$e1n" "$e1i")
 r_e50s=$(ratio "$e50n" "$e50s") r_e50i=$(ratio "$e50n" "$e1i")
+r_e1p=$(ratio "$e1n" "$e1p") r_e50p=$(ratio "$e50n" "$e50p") r_p1i=$(ratio "$e1p" "$e1i") r_p50i=$(ratio "$e50p" "$e1i")
 r_p50=$(ratio "$p50n" "$p50s") r_p99=$(ratio "$p99n" "$p99s")
 r_c1=$(ratio "$cn1" "$cs1") r_c50=$(ratio "$cn50" "$cs50")
 r_udp=$(ratio "$un" "$ui") r_mem=$(ratio "$mn" "$ms") r_pss=$(ratio "$pn" "$ps")
 
 cat <<EOF
 
-## Results: $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r), $(socat -V | awk '/socat version/ { print "socat " $3 }'), $(iperf3 --version | head -n 1 | awk '{ print "iperf3 " $2 }')
+## Results: $(date -u +%Y-%m-%d), netdojo $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo ' (modified)')
+
+Machine: $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), Linux $(uname -r);
+$(socat -V | awk '/socat version/ { print "socat " $3 }'), $(iperf3 --version | head -n 1 | awk '{ print "iperf3 " $2 }').
 
 Median of $REPS runs (all runs in brackets). Small, shared machine: expect
 10-30 % between runs; only the ratios, taken in one run, mean much.
@@ -309,8 +330,9 @@ Median of $REPS runs (all runs in brackets). Small, shared machine: expect
 |---|---|---|---|---|---|---|
 | echo, 1 client, MB/s each way | $(cell echo_1 netdojo) | $(cell echo_1 socat) | $(cell echo_1 iperf3) one-way | ${r_e1s}x socat, ${r_e1i}x iperf3 | >= 1.5x socat, >= 0.5x iperf3 | $(verdict "$r_e1s" ">=" 1.5), $(verdict "$r_e1i" ">=" 0.5) |
 | echo, 50 clients, MB/s each way | $(cell echo_50 netdojo) | $(cell echo_50 socat) | (as above) | ${r_e50s}x socat, ${r_e50i}x iperf3 | >= 1.5x socat, >= 0.5x iperf3 | $(verdict "$r_e50s" ">=" 1.5), $(verdict "$r_e50i" ">=" 0.5) |
-| server CPU s per GiB echoed, 1 client | $(cell cpu_1 netdojo) | $(cell cpu_1 socat) | | ${r_c1}x socat (lower is better) | (report) | |
-| server CPU s per GiB echoed, 50 clients | $(cell cpu_50 netdojo) | $(cell cpu_50 socat) | | ${r_c50}x socat (lower is better) | (report) | |
+| yardstick: plain blocking echo (bench/echo_ref.rs), MB/s, 1 / 50 clients | $(cell echo_1 plain) / $(cell echo_50 plain) | | | netdojo ${r_e1p}x / ${r_e50p}x it; it ${r_p1i}x / ${r_p50i}x iperf3 | (context) | |
+| server CPU s per GiB echoed, 1 client | $(cell cpu_1 netdojo) | $(cell cpu_1 socat) | | ${r_c1}x socat (lower is better); plain echo $(median cpu_1 plain) | (report) | |
+| server CPU s per GiB echoed, 50 clients | $(cell cpu_50 netdojo) | $(cell cpu_50 socat) | | ${r_c50}x socat (lower is better); plain echo $(median cpu_50 plain) | (report) | |
 | 1-byte round trip p50, µs | $(cell rr_p50 netdojo) | $(cell rr_p50 socat) | | ${r_p50}x socat (lower is better) | (none) | |
 | 1-byte round trip p99, µs | $(cell rr_p99 netdojo) | $(cell rr_p99 socat) | | ${r_p99}x socat (lower is better) | (none) | |
 | UDP ${UDP_SIZE}-byte datagrams/s sent | $(cell udp netdojo) | | $(cell udp iperf3) | ${r_udp}x iperf3 | >= 0.8x | $(verdict "$r_udp" ">=" 0.8) |
