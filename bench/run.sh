@@ -5,8 +5,9 @@
 # so that a noisy neighbour slows both rather than one. What each number
 # means: bench/README.md.
 #
-#   bench/run.sh                 # about 1-2 minutes on 2 cores
+#   bench/run.sh                 # about 1 minute on 2 cores
 #   REPS=5 bench/run.sh          # more runs per figure
+#   bench/run.sh --table         # print the last run's table again
 #
 # Knobs (environment): REPS (3), TOTAL bytes each way per echo run (256 MiB),
 # RR_COUNT round trips (20000), UDP_COUNT datagrams for netdojo (500000),
@@ -15,6 +16,13 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+TABLE_ONLY=
+if [[ ${1:-} == --table ]]; then
+    TABLE_ONLY=1
+elif (($#)); then
+    echo "usage: bench/run.sh [--table]" >&2
+    exit 2
+fi
 REPS=${REPS:-3}
 TOTAL=${TOTAL:-268435456}
 RR_COUNT=${RR_COUNT:-20000}
@@ -37,18 +45,14 @@ if ((${#missing[@]})); then
     exit 1
 fi
 
-echo "building (release, CARGO_TARGET_DIR=$CARGO_TARGET_DIR)..." >&2
-cargo build --quiet --release --bin netdojo --example echo_load --example echo_ref
-NETDOJO=$CARGO_TARGET_DIR/release/netdojo
-LOAD=$CARGO_TARGET_DIR/release/examples/echo_load
-PLAIN=$CARGO_TARGET_DIR/release/examples/echo_ref
-
 mkdir -p "$OUT"
 RESULTS=$OUT/results.tsv # measurement, tool, rep, value
 RAW=$OUT/raw.jsonl       # every JSON line the tools printed
-: >"$RESULTS"
-: >"$RAW"
+META=$OUT/meta.txt       # when, what, where: the table's header
 WORK=$(mktemp -d)
+NETDOJO=$CARGO_TARGET_DIR/release/netdojo
+LOAD=$CARGO_TARGET_DIR/release/examples/echo_load
+PLAIN=$CARGO_TARGET_DIR/release/examples/echo_ref
 
 # Every server runs in a process group of its own (setsid), so that stopping
 # it also stops what it forked (socat forks one process per client). Started
@@ -256,31 +260,51 @@ udp_iperf3_run() {
     note udp iperf3 "$rep" "$(jq -r '.end.sum_sent | "\(.packets / .seconds | round) datagrams/s (\(.packets) in \(.seconds) s)"' <<<"$json")"
 }
 
-started=$(date +%s)
-echo "measuring on $(nproc) core(s), $REPS run(s) per figure, $TOTAL bytes each way per echo run" >&2
-for rep in $(seq "$REPS"); do
-    echo_run netdojo 1 "$rep"
-    echo_run socat 1 "$rep"
-    echo_run plain 1 "$rep"
-    iperf3_tcp_run "$rep"
-    echo_run netdojo 50 "$rep"
-    echo_run socat 50 "$rep"
-    echo_run plain 50 "$rep"
-done
-for rep in $(seq "$REPS"); do
-    rr_run netdojo "$rep"
-    rr_run socat "$rep"
-done
-# Memory in runs of their own: sampling /proc costs CPU, which would blur
-# the throughput figures above.
-for rep in $(seq "$REPS"); do
-    echo_run netdojo 50 "$rep" mem
-    echo_run socat 50 "$rep" mem
-done
-for rep in $(seq "$REPS"); do
-    udp_netdojo_run "$rep"
-    udp_iperf3_run "$rep"
-done
+measure() {
+    local started rep
+    started=$(date +%s)
+    echo "building (release, CARGO_TARGET_DIR=$CARGO_TARGET_DIR)..." >&2
+    cargo build --quiet --release --bin netdojo --example echo_load --example echo_ref
+    : >"$RESULTS"
+    : >"$RAW"
+    echo "measuring on $(nproc) core(s), $REPS run(s) per figure, $TOTAL bytes each way per echo run" >&2
+    for rep in $(seq "$REPS"); do
+        echo_run netdojo 1 "$rep"
+        echo_run socat 1 "$rep"
+        echo_run plain 1 "$rep"
+        iperf3_tcp_run "$rep"
+        echo_run netdojo 50 "$rep"
+        echo_run socat 50 "$rep"
+        echo_run plain 50 "$rep"
+    done
+    for rep in $(seq "$REPS"); do
+        rr_run netdojo "$rep"
+        rr_run socat "$rep"
+    done
+    # Memory in runs of their own: sampling /proc costs CPU, which would blur
+    # the throughput figures above.
+    for rep in $(seq "$REPS"); do
+        echo_run netdojo 50 "$rep" mem
+        echo_run socat 50 "$rep" mem
+    done
+    for rep in $(seq "$REPS"); do
+        udp_netdojo_run "$rep"
+        udp_iperf3_run "$rep"
+    done
+    {
+        echo "## Results: $(date -u '+%Y-%m-%d %H:%M UTC'), netdojo $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo ' (modified)')"
+        echo
+        echo "Machine: $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), Linux $(uname -r);"
+        echo "$(socat -V | awk '/socat version/ { print "socat " $3 }'), $(iperf3 --version | head -n 1 | awk '{ print "iperf3 " $2 }'). Took $(($(date +%s) - started)) s."
+    } >"$META"
+}
+
+if [[ -z $TABLE_ONLY ]]; then
+    measure
+elif [[ ! -s $RESULTS || ! -s $META ]]; then
+    echo "no results in $OUT yet: run bench/run.sh first" >&2
+    exit 1
+fi
 
 # The median of a figure's runs, and all runs in brackets.
 median() { # measurement tool
@@ -294,8 +318,8 @@ count() {
     awk -F'\t' -v m="$1" -v t="$2" '$1 == m && $2 == t { n++ } END { print n + 0 }' "$RESULTS"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
-verdict() { # value op goal
-    awk -v v="$1" -v op="$2" -v g="$3" 'BEGIN { if (v == "-") print "?"; else if ((op == ">=" && v >= g) || (op == "<=" && v <= g)) print "yes"; else print "**no**" }'
+verdict() { # a b goal: is a / b at least goal (on the unrounded figures)?
+    awk -v a="$1" -v b="$2" -v g="$3" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "?"; else if (a / b >= g) print "yes"; else printf "**no** (%.3f)", a / b }'
 }
 cell() { echo "$(median "$1" "$2") ($(runs "$1" "$2"))"; }
 
@@ -311,36 +335,32 @@ pn=$(median pss_50 netdojo) ps=$(median pss_50 socat)
 
 r_e1s=$(ratio "$e1n" "$e1s") r_e1i=$(ratio "$e1n" "$e1i")
 r_e50s=$(ratio "$e50n" "$e50s") r_e50i=$(ratio "$e50n" "$e1i")
-r_e1p=$(ratio "$e1n" "$e1p") r_e50p=$(ratio "$e50n" "$e50p") r_p1i=$(ratio "$e1p" "$e1i") r_p50i=$(ratio "$e50p" "$e1i")
+r_e1p=$(ratio "$e1n" "$e1p") r_e50p=$(ratio "$e50n" "$e50p")
 r_p50=$(ratio "$p50n" "$p50s") r_p99=$(ratio "$p99n" "$p99s")
 r_c1=$(ratio "$cn1" "$cs1") r_c50=$(ratio "$cn50" "$cs50")
 r_udp=$(ratio "$un" "$ui") r_mem=$(ratio "$mn" "$ms") r_pss=$(ratio "$pn" "$ps")
 
+echo
+cat "$META"
 cat <<EOF
 
-## Results: $(date -u +%Y-%m-%d), netdojo $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo ' (modified)')
-
-Machine: $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), Linux $(uname -r);
-$(socat -V | awk '/socat version/ { print "socat " $3 }'), $(iperf3 --version | head -n 1 | awk '{ print "iperf3 " $2 }').
-
-Median of $REPS runs (all runs in brackets). Small, shared machine: expect
+Median of each figure's runs (all of them in brackets). Small, shared machine: expect
 10-30 % between runs; only the ratios, taken in one run, mean much.
 
-| measurement | netdojo | socat | iperf3 | ratio | goal | met |
-|---|---|---|---|---|---|---|
-| echo, 1 client, MB/s each way | $(cell echo_1 netdojo) | $(cell echo_1 socat) | $(cell echo_1 iperf3) one-way | ${r_e1s}x socat, ${r_e1i}x iperf3 | >= 1.5x socat, >= 0.5x iperf3 | $(verdict "$r_e1s" ">=" 1.5), $(verdict "$r_e1i" ">=" 0.5) |
-| echo, 50 clients, MB/s each way | $(cell echo_50 netdojo) | $(cell echo_50 socat) | (as above) | ${r_e50s}x socat, ${r_e50i}x iperf3 | >= 1.5x socat, >= 0.5x iperf3 | $(verdict "$r_e50s" ">=" 1.5), $(verdict "$r_e50i" ">=" 0.5) |
-| yardstick: plain blocking echo (bench/echo_ref.rs), MB/s, 1 / 50 clients | $(cell echo_1 plain) / $(cell echo_50 plain) | | | netdojo ${r_e1p}x / ${r_e50p}x it; it ${r_p1i}x / ${r_p50i}x iperf3 | (context) | |
-| server CPU s per GiB echoed, 1 client | $(cell cpu_1 netdojo) | $(cell cpu_1 socat) | | ${r_c1}x socat (lower is better); plain echo $(median cpu_1 plain) | (report) | |
-| server CPU s per GiB echoed, 50 clients | $(cell cpu_50 netdojo) | $(cell cpu_50 socat) | | ${r_c50}x socat (lower is better); plain echo $(median cpu_50 plain) | (report) | |
-| 1-byte round trip p50, µs | $(cell rr_p50 netdojo) | $(cell rr_p50 socat) | | ${r_p50}x socat (lower is better) | (none) | |
-| 1-byte round trip p99, µs | $(cell rr_p99 netdojo) | $(cell rr_p99 socat) | | ${r_p99}x socat (lower is better) | (none) | |
-| UDP ${UDP_SIZE}-byte datagrams/s sent | $(cell udp netdojo) | | $(cell udp iperf3) | ${r_udp}x iperf3 | >= 0.8x | $(verdict "$r_udp" ">=" 0.8) |
-| peak RSS, 50 clients, KiB | $(cell rss_50 netdojo) | $(cell rss_50 socat) | | ${r_mem}x socat (lower is better) | (report) | |
-| peak PSS, 50 clients, KiB | $(cell pss_50 netdojo) | $(cell pss_50 socat) | | ${r_pss}x socat | (report) | |
+| measurement | netdojo | socat | plain echo | iperf3 | ratio | goal | met |
+|---|---|---|---|---|---|---|---|
+| echo, 1 client, MB/s each way | $(cell echo_1 netdojo) | $(cell echo_1 socat) | $(cell echo_1 plain) | $(cell echo_1 iperf3) one-way | ${r_e1s}x socat, ${r_e1i}x iperf3, ${r_e1p}x plain | >= 1.5x socat, >= 0.5x iperf3 | $(verdict "$e1n" "$e1s" 1.5), $(verdict "$e1n" "$e1i" 0.5) |
+| echo, 50 clients, MB/s each way | $(cell echo_50 netdojo) | $(cell echo_50 socat) | $(cell echo_50 plain) | (as above) | ${r_e50s}x socat, ${r_e50i}x iperf3, ${r_e50p}x plain | >= 1.5x socat, >= 0.5x iperf3 | $(verdict "$e50n" "$e50s" 1.5), $(verdict "$e50n" "$e1i" 0.5) |
+| server CPU s per GiB echoed, 1 client | $(cell cpu_1 netdojo) | $(cell cpu_1 socat) | $(cell cpu_1 plain) | | ${r_c1}x socat (lower is better) | (report) | |
+| server CPU s per GiB echoed, 50 clients | $(cell cpu_50 netdojo) | $(cell cpu_50 socat) | $(cell cpu_50 plain) | | ${r_c50}x socat (lower is better) | (report) | |
+| 1-byte round trip p50, µs | $(cell rr_p50 netdojo) | $(cell rr_p50 socat) | | | ${r_p50}x socat (lower is better) | (none) | |
+| 1-byte round trip p99, µs | $(cell rr_p99 netdojo) | $(cell rr_p99 socat) | | | ${r_p99}x socat (lower is better) | (none) | |
+| UDP ${UDP_SIZE}-byte datagrams/s sent | $(cell udp netdojo) | | | $(cell udp iperf3) | ${r_udp}x iperf3 | >= 0.8x | $(verdict "$un" "$ui" 0.8) |
+| peak RSS, 50 clients, KiB | $(cell rss_50 netdojo) | $(cell rss_50 socat) | | | ${r_mem}x socat (lower is better) | (report) | |
+| peak PSS, 50 clients, KiB | $(cell pss_50 netdojo) | $(cell pss_50 socat) | | | ${r_pss}x socat | (report) | |
 
 - Receiver loss, % of datagrams: netdojo udp serve $(runs udp_loss netdojo); iperf3 -s $(runs udp_loss iperf3).
 - Server processes at the memory peak: netdojo $(median procs_50 netdojo), socat $(median procs_50 socat).
 - Echo runs that stalled and were retried with a fresh server: netdojo $(($(count failed_echo_1 netdojo) + $(count failed_echo_50 netdojo) + $(count failed_mem_50 netdojo))), socat $(($(count failed_echo_1 socat) + $(count failed_echo_50 socat) + $(count failed_mem_50 socat))) (socat: 1 client $(count failed_echo_1 socat), 50 clients $(($(count failed_echo_50 socat) + $(count failed_mem_50 socat)))).
-- Took $(($(date +%s) - started)) s. Raw figures: $RESULTS, $RAW.
+- Raw figures: $RESULTS, $RAW.
 EOF
