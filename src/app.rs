@@ -10,7 +10,7 @@ use colored::Colorize;
 use crate::cli::{Cli, ColorChoice, Command, TcpCommand, UdpCommand};
 use crate::error::UsageError;
 use crate::report::{Pacing, Reporter};
-use crate::{lesson, tcp, tour, udp};
+use crate::{inspect, lesson, tcp, tour, udp};
 
 /// Runs the program and returns its exit code: 0 success, 1 runtime failure,
 /// 2 usage error (clap exits with 2 by itself for what it can check).
@@ -59,6 +59,12 @@ async fn run(cli: Cli, reporter: Reporter) -> anyhow::Result<()> {
         }
         Command::Udp(UdpCommand::Send(args)) => udp::sender::run(&args, &reporter).await.map(drop),
         Command::Udp(UdpCommand::Demo) => udp::demo::run(&reporter).await.map(drop),
+        // Reading frames is blocking work (files, a raw socket): keep it off
+        // the async workers.
+        Command::Inspect(args) => {
+            let json = cli.json;
+            tokio::task::spawn_blocking(move || inspect::run(&args, json)).await?
+        }
     }
 }
 

@@ -69,6 +69,59 @@ pub enum Command {
     /// UDP: datagrams with boundaries and no promises. Receiver, sender, demo.
     #[command(subcommand)]
     Udp(UdpCommand),
+
+    /// Open frames layer by layer: from a pcap/pcapng file, hex, a built-in
+    /// example or a live interface.
+    #[command(
+        after_help = "Examples:\n  netdojo inspect --example tcp-syn --explain\n  netdojo inspect capture.pcap --summary --filter 'tcp and port 7000'\n  netdojo inspect --hex '45 00 00 1c ...' --hexdump\n  netdojo inspect capture.pcap --ladder 0\n  sudo netdojo inspect --live lo --count 10"
+    )]
+    Inspect(InspectArgs),
+}
+
+/// `netdojo inspect`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct InspectArgs {
+    /// A pcap or pcapng file; `-` reads one from stdin.
+    #[arg(conflicts_with_all = ["hex", "example", "live"])]
+    pub file: Option<std::path::PathBuf>,
+    /// One frame as hex ("45 00 ...", "45:00:...", or "4500..."), read as
+    /// Ethernet unless it starts like an IP packet.
+    #[arg(long, conflicts_with_all = ["example", "live"])]
+    pub hex: Option<String>,
+    /// A built-in example frame (`list` lists them).
+    #[arg(long, value_name = "NAME", conflicts_with = "live")]
+    pub example: Option<String>,
+    /// Capture from a network interface (Linux; needs root or CAP_NET_RAW).
+    #[arg(long, value_name = "IFACE")]
+    pub live: Option<String>,
+    /// Stop after this many frames.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Also save the frames read (or captured) to a pcap file.
+    #[arg(long, value_name = "FILE.pcap")]
+    pub write: Option<std::path::PathBuf>,
+    /// Only frames matching this expression (see `netdojo lesson packets`):
+    /// protocol names, `port N`, `host ADDR`, `and`, `or`, `not`, parentheses.
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// One line per frame, like tcpdump.
+    #[arg(long, conflicts_with_all = ["hexdump", "follow", "ladder", "stats"])]
+    pub summary: bool,
+    /// The frame's bytes: offset, hex and ASCII, each byte coloured by layer.
+    #[arg(long)]
+    pub hexdump: bool,
+    /// Add a sentence for a learner to every field.
+    #[arg(long)]
+    pub explain: bool,
+    /// Reassemble TCP stream N (both directions), like "Follow TCP Stream".
+    #[arg(long, value_name = "N", conflicts_with_all = ["ladder", "stats"])]
+    pub follow: Option<u64>,
+    /// Draw a ladder diagram of TCP stream N (default 0).
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "0", conflicts_with = "stats")]
+    pub ladder: Option<u64>,
+    /// Protocol hierarchy and conversations, with packet and byte counts.
+    #[arg(long)]
+    pub stats: bool,
 }
 
 #[derive(Subcommand, Debug)]

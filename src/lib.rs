@@ -29,6 +29,8 @@
 //!   the handshake, the byte stream, half-close and the kernel's `TCP_INFO`.
 //! - [`udp`]: a receiver that counts loss, reordering and duplicates by
 //!   sequence number ([`udp::serve`]), a sender, and a narrated demo.
+//! - [`inspect`]: any frame opened layer by layer, from a capture file, hex,
+//!   a built-in example or a live interface; its views are in `report::inspect`.
 //! - [`tour`]: the whole course in one run; [`lesson`]: the lessons, embedded.
 //! - [`cli`], [`app`], [`endpoint`], [`error`]: the command line, from
 //!   arguments to exit code.
@@ -40,6 +42,7 @@ pub mod app;
 pub mod cli;
 pub mod endpoint;
 pub mod error;
+pub mod inspect;
 pub mod layer;
 pub mod lesson;
 pub mod report;

@@ -11,6 +11,7 @@
 //! the sake of the audience.
 
 pub mod human;
+pub mod inspect;
 pub mod json;
 mod pacing;
 
