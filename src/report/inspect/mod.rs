@@ -1,5 +1,18 @@
 //! Views of frames: tree (default), `--summary`, `--hexdump`, `--json`, and
 //! the conversation views (`--follow`, `--ladder`, `--stats`).
+//!
+//! Each view is a [`PacketView`]: it is handed every frame that passed the
+//! filter, with its cheap [`Facts`]; a view that needs every field calls
+//! `inspect::dissect::dissect` itself. Views write to a buffered `Write`, never
+//! to stdout directly, so they are fast and testable.
+
+pub mod follow;
+pub mod hexdump;
+pub mod json;
+pub mod ladder;
+pub mod stats;
+pub mod summary;
+pub mod tree;
 
 use std::io::{self, Write};
 
@@ -9,33 +22,40 @@ use crate::inspect::model::{Facts, Frame};
 /// A view receives each frame that passed the filter, then `finish`.
 pub trait PacketView {
     fn packet(&mut self, frame: &Frame, facts: &Facts) -> io::Result<()>;
+    /// Called once at the end: conversation views print here. Must flush.
     fn finish(&mut self) -> io::Result<()>;
 }
 
 /// The view the arguments ask for.
 pub fn choose<'a, W: Write + 'a>(
-    _args: &InspectArgs,
-    _json: bool,
+    args: &InspectArgs,
+    json: bool,
     out: W,
 ) -> Box<dyn PacketView + 'a> {
-    Box::new(Nothing(out))
-}
-
-struct Nothing<W>(W);
-
-impl<W: Write> PacketView for Nothing<W> {
-    fn packet(&mut self, _frame: &Frame, _facts: &Facts) -> io::Result<()> {
-        Ok(())
-    }
-    fn finish(&mut self) -> io::Result<()> {
-        self.0.flush()
+    if let Some(stream) = args.follow {
+        Box::new(follow::FollowView::new(stream, json, out))
+    } else if let Some(stream) = args.ladder {
+        Box::new(ladder::LadderView::new(stream, json, out))
+    } else if args.stats {
+        Box::new(stats::StatsView::new(json, out))
+    } else if json {
+        Box::new(json::JsonView::new(args.hexdump, out))
+    } else if args.summary {
+        Box::new(summary::SummaryView::new(out))
+    } else {
+        Box::new(tree::TreeView::new(args.explain, args.hexdump, out))
     }
 }
 
 /// `--example list`.
-pub fn list_examples(mut out: impl Write, _json: bool) -> io::Result<()> {
+pub fn list_examples(mut out: impl Write, json: bool) -> io::Result<()> {
     for e in crate::inspect::examples::all() {
-        writeln!(out, "{:<14} {}", e.name, e.description)?;
+        if json {
+            let line = serde_json::json!({"event": "example", "name": e.name, "description": e.description});
+            writeln!(out, "{line}")?;
+        } else {
+            writeln!(out, "{:<14} {}", e.name, e.description)?;
+        }
     }
-    Ok(())
+    out.flush()
 }

@@ -1,0 +1,26 @@
+//! Placeholder: being written.
+
+use std::io::{self, Write};
+
+use super::PacketView;
+use crate::inspect::model::{Facts, Frame};
+
+pub struct LadderView<W> {
+    out: W,
+}
+
+impl<W: Write> LadderView<W> {
+    #[allow(clippy::new_ret_no_self, unused_variables)]
+    pub fn new(stream: u64, json: bool, out: W) -> Self {
+        LadderView { out }
+    }
+}
+
+impl<W: Write> PacketView for LadderView<W> {
+    fn packet(&mut self, _frame: &Frame, _facts: &Facts) -> io::Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
