@@ -16,6 +16,7 @@ fn every_command_explains_itself_with_an_example() {
         &["udp", "serve"],
         &["udp", "send"],
         &["udp", "demo"],
+        &["inspect"],
     ];
     for args in commands {
         let out = netdojo().args(*args).arg("--help").output().unwrap();
@@ -103,5 +104,40 @@ fn bad_flags_are_usage_errors() {
     ] {
         let out = netdojo().args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}
+
+#[test]
+fn step_waits_for_enter_and_pace_slows_without_changing_the_story() {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    // Enough Enters for every step; when they run out, stdin's end stops the waiting.
+    let mut child = netdojo()
+        .args(["--step", "tcp", "demo"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&b"\n".repeat(5))
+        .unwrap();
+    let stepped = child.wait_with_output().unwrap();
+    assert!(stepped.status.success());
+    let paced = netdojo()
+        .args(["--pace", "1ms", "tcp", "demo"])
+        .output()
+        .unwrap();
+    assert!(paced.status.success());
+    for out in [&stepped.stdout, &paced.stdout] {
+        let text = String::from_utf8_lossy(out);
+        assert!(
+            text.contains("half-closed") || text.contains("Half-close"),
+            "{text}"
+        );
+        assert!(text.contains("TCP_INFO"), "{text}");
     }
 }
