@@ -256,6 +256,9 @@ pub struct Facts {
     /// Bytes captured and bytes on the wire.
     pub captured_len: usize,
     pub original_len: usize,
+    /// ICMP or ICMPv6 echo request or reply: (identifier, sequence number),
+    /// so `--summary` can pair a ping with its answer as `ping` does.
+    pub icmp_echo: Option<(u16, u16)>,
 }
 
 impl Facts {
