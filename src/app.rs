@@ -10,7 +10,7 @@ use colored::Colorize;
 use crate::cli::{Cli, ColorChoice, Command, TcpCommand, UdpCommand};
 use crate::error::UsageError;
 use crate::report::{Pacing, Reporter};
-use crate::{inspect, lesson, tcp, tour, udp};
+use crate::{inspect, lab, lesson, tcp, tour, udp};
 
 /// Runs the program and returns its exit code: 0 success, 1 runtime failure,
 /// 2 usage error (clap exits with 2 by itself for what it can check).
@@ -64,6 +64,11 @@ async fn run(cli: Cli, reporter: Reporter) -> anyhow::Result<()> {
         Command::Inspect(args) => {
             let json = cli.json;
             tokio::task::spawn_blocking(move || inspect::run(&args, json)).await?
+        }
+        // The simulation is pure computation: keep it off the async workers.
+        Command::Compare(args) => {
+            let json = cli.json;
+            tokio::task::spawn_blocking(move || lab::run(&args, &reporter, json)).await?
         }
     }
 }

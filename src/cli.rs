@@ -76,6 +76,65 @@ pub enum Command {
         after_help = "Examples:\n  netdojo inspect --example tcp-syn --explain\n  netdojo inspect capture.pcap --summary --filter 'tcp and port 7000'\n  netdojo inspect --hex '45 00 00 1c ...' --hexdump\n  netdojo inspect capture.pcap --ladder 0\n  sudo netdojo inspect --live lo --count 10"
     )]
     Inspect(InspectArgs),
+
+    /// TCP against UDP: the same messages through the same impaired link,
+    /// side by side. The link is simulated (two real TCP/IP stacks, a seeded
+    /// random number generator, a virtual clock), so a run takes milliseconds
+    /// and the same seed gives the same numbers.
+    #[command(
+        after_help = "Examples:\n  netdojo compare                                  200 × 1,000 bytes, 10% loss, 20 ms each way\n  netdojo compare --loss 30 --seed 7               heavier loss, another roll of the dice\n  netdojo compare --messages 5 --trace --pace 1s   every frame as a ladder, for a lecture\n  netdojo compare --pcap lab.pcapng                every frame, for netdojo inspect or Wireshark"
+    )]
+    Compare(CompareArgs),
+}
+
+/// `netdojo compare`.
+#[derive(Args, Debug, Clone)]
+pub struct CompareArgs {
+    /// Chance that the link loses a frame, in percent (0 to 100).
+    #[arg(long, value_name = "PCT", default_value = "10", value_parser = crate::lab::settings::parse_percent, allow_hyphen_values = true)]
+    pub loss: f64,
+    /// One-way delay of the link (e.g. 20ms, 0).
+    #[arg(long, value_name = "DUR", default_value = "20ms", value_parser = crate::lab::settings::parse_delay, allow_hyphen_values = true)]
+    pub delay: Duration,
+    /// Extra delay per frame, from 0 up to this; never reorders by itself.
+    #[arg(long, value_name = "DUR", default_value = "0", value_parser = crate::lab::settings::parse_delay, allow_hyphen_values = true)]
+    pub jitter: Duration,
+    /// Chance that a frame arrives twice, in percent.
+    #[arg(long, value_name = "PCT", default_value = "0", value_parser = crate::lab::settings::parse_percent, allow_hyphen_values = true)]
+    pub duplicate: f64,
+    /// Chance that a frame is held back and overtaken, in percent.
+    #[arg(long, value_name = "PCT", default_value = "0", value_parser = crate::lab::settings::parse_percent, allow_hyphen_values = true)]
+    pub reorder: f64,
+    /// Chance that one bit of a frame is flipped, in percent.
+    #[arg(long, value_name = "PCT", default_value = "0", value_parser = crate::lab::settings::parse_percent, allow_hyphen_values = true)]
+    pub corrupt: f64,
+    /// The link's rate (10mbit, 512kbit, 1gbit) or unlimited.
+    #[arg(long, value_name = "RATE", default_value = "10mbit", value_parser = parse_bandwidth)]
+    pub bandwidth: Bandwidth,
+    /// Seed for every random choice: the same seed gives the same run.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+    /// How many messages to send (1 to 100,000).
+    #[arg(long, value_name = "N", default_value = "200", value_parser = crate::lab::settings::parse_messages, allow_hyphen_values = true)]
+    pub messages: u64,
+    /// Bytes per message (20 to 1,472: one message, one frame).
+    #[arg(long, value_name = "BYTES", default_value = "1000", value_parser = crate::lab::settings::parse_message_size, allow_hyphen_values = true)]
+    pub size: usize,
+    /// Draw every frame on the link as a ladder between the two hosts.
+    #[arg(long)]
+    pub trace: bool,
+    /// Save every frame that entered the link to a pcapng file; what the link
+    /// did to each (lost, duplicated, ...) is in the frame's comment.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<std::path::PathBuf>,
+}
+
+/// A link rate in bits per second; `None` is unlimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bandwidth(pub Option<u64>);
+
+fn parse_bandwidth(s: &str) -> Result<Bandwidth, String> {
+    crate::lab::settings::parse_bandwidth(s).map(Bandwidth)
 }
 
 /// `netdojo inspect`.

@@ -31,6 +31,9 @@
 //!   sequence number ([`udp::serve`]), a sender, and a narrated demo.
 //! - [`inspect`]: any frame opened layer by layer, from a capture file, hex,
 //!   a built-in example or a live interface; its views are in `report::inspect`.
+//! - [`lab`]: `netdojo compare`, TCP against UDP through one simulated lossy
+//!   link between two smoltcp hosts, seeded and on a virtual clock; its views
+//!   (table, sentences, ladder) are in `report::lab`.
 //! - [`tour`]: the whole course in one run; [`lesson`]: the lessons, embedded.
 //! - [`cli`], [`app`], [`endpoint`], [`error`]: the command line, from
 //!   arguments to exit code.
@@ -43,6 +46,7 @@ pub mod cli;
 pub mod endpoint;
 pub mod error;
 pub mod inspect;
+pub mod lab;
 pub mod layer;
 pub mod lesson;
 pub mod report;

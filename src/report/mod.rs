@@ -13,6 +13,7 @@
 pub mod human;
 pub mod inspect;
 pub mod json;
+pub mod lab;
 mod pacing;
 
 use std::io::{self, Write};

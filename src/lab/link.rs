@@ -1,0 +1,645 @@
+//! The simulated link between the two hosts: a wire netdojo controls.
+//!
+//! Each direction is a transmitter and a wire. The transmitter sends one
+//! frame at a time at the link's bandwidth (a FIFO: a frame waits for the ones
+//! before it), and holds at most [`TX_QUEUE_FRAMES`] frames; when it is full
+//! the host's stack must wait, as a real host waits for its network card.
+//! Then the wire decides, with its own seeded random numbers, what happens to
+//! the frame on the way:
+//!
+//! - **loss**: it never arrives;
+//! - **delay** and **jitter**: it arrives `delay` plus up to `jitter` later,
+//!   but never before a frame that entered the link ahead of it (jitter alone
+//!   does not reorder: a real link is a pipe, not a bag);
+//! - **reorder**: it is held back [`REORDER_HOLD`], and later frames overtake it;
+//! - **duplicate**: it arrives twice;
+//! - **corrupt**: one bit of its IP packet is flipped, which the receiver's IP,
+//!   TCP or UDP checksum then catches (Ethernet's own CRC would catch a flip
+//!   anywhere; the simulated frames carry none, so the flip stays where the
+//!   checksums look).
+//!
+//! ARP is exempt from all of that but the delay: one lost ARP request costs
+//! smoltcp a whole second before it asks again, which would swamp what the lab
+//! is about (TCP against UDP), and real links rarely lose the first frame of a
+//! conversation on purpose.
+//!
+//! Every frame that enters is counted and, when asked, kept with its fate, for
+//! the ladder (`--trace`) and the capture (`--pcap`).
+
+use std::cell::RefCell;
+use std::collections::{BinaryHeap, VecDeque};
+use std::rc::Rc;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::time::Instant;
+
+use super::settings::Impairments;
+
+/// Frames a transmitter holds before its host must wait: like a network
+/// card's transmit ring. Deep enough that TCP's window never fills it at the
+/// lecture's settings; a UDP sender, which has no window, fills it and is
+/// then paced by the link, as a real UDP sender is by its socket buffer.
+pub const TX_QUEUE_FRAMES: usize = 64;
+
+/// How long a reordered frame is held back, in microseconds: 5 ms lets the
+/// next few frames overtake it at 10 Mbit/s (about 0.8 ms per 1,000-byte
+/// frame), and is far below TCP's 1 s minimum retransmission timeout, so a
+/// reordered segment is late, not lost.
+pub const REORDER_HOLD_US: u64 = 5_000;
+/// [`REORDER_HOLD_US`] as a duration, for documentation and sentences.
+pub const REORDER_HOLD: std::time::Duration = std::time::Duration::from_micros(REORDER_HOLD_US);
+
+/// The largest frame the hosts send: Ethernet's 1,500-byte MTU plus its
+/// 14-byte header.
+pub const MAX_FRAME: usize = 1514;
+
+/// Bytes of the Ethernet header: corruption flips bits after it.
+const ETHERNET_HEADER: usize = 14;
+
+/// The two hosts on the link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// Host A, the sender, 127.0.0.1.
+    A,
+    /// Host B, the receiver, 127.0.0.2.
+    B,
+}
+
+impl Side {
+    fn index(self) -> usize {
+        match self {
+            Side::A => 0,
+            Side::B => 1,
+        }
+    }
+
+    /// The other host.
+    pub fn peer(self) -> Side {
+        match self {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        }
+    }
+}
+
+/// What a frame carried, read from its headers as it entered the link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FrameKind {
+    /// An ARP request or reply.
+    Arp,
+    /// A TCP segment.
+    Tcp {
+        seq: u32,
+        ack: u32,
+        syn: bool,
+        fin: bool,
+        rst: bool,
+        has_ack: bool,
+        payload: usize,
+        window: u16,
+    },
+    /// A UDP datagram; `message` is netdojo's sequence number if it is one of
+    /// its numbered messages.
+    Udp {
+        payload: usize,
+        message: Option<u64>,
+    },
+    /// Anything else.
+    Other,
+}
+
+/// One frame that entered the link, and what the link did to it.
+#[derive(Clone, Debug)]
+pub struct FrameRecord {
+    /// Order of entry, from 0.
+    pub id: u64,
+    /// When it entered the link, in virtual microseconds.
+    pub at_us: u64,
+    /// The host that sent it.
+    pub from: Side,
+    /// Its length in bytes.
+    pub len: usize,
+    pub kind: FrameKind,
+    /// A TCP segment that re-sends sequence numbers already sent.
+    pub retransmission: bool,
+    /// When it reached the other host; `None` if it was lost.
+    pub arrival_us: Option<u64>,
+    /// When its copy arrived, if it was duplicated.
+    pub duplicate_us: Option<u64>,
+    /// Held back so that later frames overtook it.
+    pub held_back: bool,
+    /// The byte and bit flipped on the way, if it was corrupted.
+    pub corrupted: Option<(usize, u8)>,
+    /// The frame as it entered the link (kept only when frames are recorded).
+    pub bytes: Vec<u8>,
+}
+
+/// Counts for one direction of the link, or both added up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkCounts {
+    /// Frames that entered the link.
+    pub frames: u64,
+    /// Frames lost on the way.
+    pub lost: u64,
+    /// Frames that arrived twice.
+    pub duplicated: u64,
+    /// Frames held back and overtaken.
+    pub reordered: u64,
+    /// Frames with a flipped bit.
+    pub corrupted: u64,
+    /// ARP frames (exempt from impairment).
+    pub arp: u64,
+    /// TCP segments that re-sent sequence numbers already sent.
+    pub tcp_retransmissions: u64,
+}
+
+impl LinkCounts {
+    fn add(self, o: LinkCounts) -> LinkCounts {
+        LinkCounts {
+            frames: self.frames + o.frames,
+            lost: self.lost + o.lost,
+            duplicated: self.duplicated + o.duplicated,
+            reordered: self.reordered + o.reordered,
+            corrupted: self.corrupted + o.corrupted,
+            arp: self.arp + o.arp,
+            tcp_retransmissions: self.tcp_retransmissions + o.tcp_retransmissions,
+        }
+    }
+}
+
+/// A frame on the wire, ordered by arrival time, then by order of entry.
+#[derive(PartialEq, Eq)]
+struct InFlight {
+    arrival_us: u64,
+    order: u64,
+    bytes: Vec<u8>,
+}
+
+impl Ord for InFlight {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // BinaryHeap is a max-heap: reverse, so the earliest arrival is on top.
+        (other.arrival_us, other.order).cmp(&(self.arrival_us, self.order))
+    }
+}
+
+impl PartialOrd for InFlight {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// One direction: a transmitter, a wire, and the frames on it.
+struct Direction {
+    rng: ChaCha8Rng,
+    /// When the transmitter finishes the frames it holds, oldest first.
+    transmitting: VecDeque<u64>,
+    /// When the transmitter is free again.
+    busy_until_us: u64,
+    /// The latest arrival of a frame that was not held back: later frames
+    /// arrive no earlier (the wire is a FIFO).
+    last_arrival_us: u64,
+    in_flight: BinaryHeap<InFlight>,
+    counts: LinkCounts,
+    /// The end of the highest TCP sequence number sent so far.
+    tcp_next_seq: Option<u32>,
+}
+
+impl Direction {
+    fn new(seed: u64) -> Self {
+        Direction {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            transmitting: VecDeque::new(),
+            busy_until_us: 0,
+            last_arrival_us: 0,
+            in_flight: BinaryHeap::new(),
+            counts: LinkCounts::default(),
+            tcp_next_seq: None,
+        }
+    }
+
+    fn drain_transmitter(&mut self, now_us: u64) {
+        while self.transmitting.front().is_some_and(|&t| t <= now_us) {
+            self.transmitting.pop_front();
+        }
+    }
+}
+
+/// The link: two directions and, optionally, the record of every frame.
+pub struct Link {
+    impairments: Impairments,
+    directions: [Direction; 2],
+    keep_frames: bool,
+    frames: Vec<FrameRecord>,
+    entered: u64,
+    in_flight_order: u64,
+}
+
+impl Link {
+    /// A link with these impairments, its random choices seeded by `seed`
+    /// (each direction has its own stream, so the receiver's ACKs do not
+    /// change which of the sender's frames are lost).
+    pub fn new(impairments: Impairments, seed: u64, keep_frames: bool) -> Self {
+        Link {
+            impairments,
+            directions: [
+                Direction::new(seed.wrapping_mul(2)),
+                Direction::new(seed.wrapping_mul(2).wrapping_add(1)),
+            ],
+            keep_frames,
+            frames: Vec::new(),
+            entered: 0,
+            in_flight_order: 0,
+        }
+    }
+
+    /// Counts for frames sent by `side`.
+    pub fn counts(&self, side: Side) -> LinkCounts {
+        self.directions[side.index()].counts
+    }
+
+    /// Counts for both directions.
+    pub fn total(&self) -> LinkCounts {
+        self.counts(Side::A).add(self.counts(Side::B))
+    }
+
+    /// Every frame that entered, if frames were kept.
+    pub fn take_frames(&mut self) -> Vec<FrameRecord> {
+        std::mem::take(&mut self.frames)
+    }
+
+    /// Whether `side`'s transmitter is full right now.
+    pub fn transmitter_full(&mut self, side: Side, now_us: u64) -> bool {
+        let d = &mut self.directions[side.index()];
+        d.drain_transmitter(now_us);
+        d.transmitting.len() >= TX_QUEUE_FRAMES
+    }
+
+    /// When `side`'s transmitter next has room, if it is full now.
+    pub fn transmitter_free_at(&mut self, side: Side, now_us: u64) -> Option<u64> {
+        if self.transmitter_full(side, now_us) {
+            self.directions[side.index()].transmitting.front().copied()
+        } else {
+            None
+        }
+    }
+
+    /// When the next frame reaches `side`.
+    pub fn next_arrival(&self, to: Side) -> Option<u64> {
+        self.directions[to.peer().index()]
+            .in_flight
+            .peek()
+            .map(|f| f.arrival_us)
+    }
+
+    /// Whether nothing is being sent or is on the way from `from`.
+    pub fn idle_from(&mut self, from: Side, now_us: u64) -> bool {
+        let d = &mut self.directions[from.index()];
+        d.drain_transmitter(now_us);
+        d.transmitting.is_empty() && d.in_flight.is_empty()
+    }
+
+    /// The next frame that has reached `to` by `now_us`, if any.
+    pub fn receive(&mut self, to: Side, now_us: u64) -> Option<Vec<u8>> {
+        let d = &mut self.directions[to.peer().index()];
+        if d.in_flight.peek()?.arrival_us > now_us {
+            return None;
+        }
+        d.in_flight.pop().map(|f| f.bytes)
+    }
+
+    /// A frame from `from` enters the link at `now_us`.
+    pub fn send(&mut self, from: Side, now_us: u64, mut frame: Vec<u8>) {
+        let imp = &self.impairments;
+        let d = &mut self.directions[from.index()];
+        d.drain_transmitter(now_us);
+
+        // The transmitter: one frame at a time, at the link's bandwidth.
+        let start = now_us.max(d.busy_until_us);
+        let serialize = imp
+            .bandwidth
+            .map_or(0, |bps| (frame.len() as u64 * 8 * 1_000_000).div_ceil(bps));
+        let done = start + serialize;
+        d.busy_until_us = done;
+        d.transmitting.push_back(done);
+
+        // Every frame draws the same random numbers, whatever the settings,
+        // so that turning on one impairment does not change which frames
+        // another one hits.
+        let lost = d.rng.random_bool(imp.loss / 100.0);
+        let jitter = d.rng.random::<f64>();
+        let held_back = d.rng.random_bool(imp.reorder / 100.0);
+        let duplicated = d.rng.random_bool(imp.duplicate / 100.0);
+        let corrupted = d.rng.random_bool(imp.corrupt / 100.0);
+        let flip_at = d.rng.random::<f64>();
+        let flip_bit: u8 = d.rng.random_range(0..8);
+
+        let kind = classify(&frame);
+        let retransmission = is_retransmission(&mut d.tcp_next_seq, &kind);
+        d.counts.frames += 1;
+        if retransmission {
+            d.counts.tcp_retransmissions += 1;
+        }
+        let delay = imp.delay.as_micros() as u64;
+        let mut record = FrameRecord {
+            id: self.entered,
+            at_us: now_us,
+            from,
+            len: frame.len(),
+            kind,
+            retransmission,
+            arrival_us: None,
+            duplicate_us: None,
+            held_back: false,
+            corrupted: None,
+            bytes: Vec::new(),
+        };
+        self.entered += 1;
+        if self.keep_frames {
+            record.bytes = frame.clone();
+        }
+
+        let exempt = record.kind == FrameKind::Arp;
+        if exempt {
+            d.counts.arp += 1;
+        }
+        if !exempt && lost {
+            d.counts.lost += 1;
+        } else {
+            let jitter_us = if exempt {
+                0
+            } else {
+                (jitter * imp.jitter.as_micros() as f64) as u64
+            };
+            let mut arrival = (done + delay + jitter_us).max(d.last_arrival_us);
+            if !exempt && held_back {
+                arrival += REORDER_HOLD_US;
+                d.counts.reordered += 1;
+                record.held_back = true;
+            } else {
+                d.last_arrival_us = arrival;
+            }
+            if !exempt && corrupted && frame.len() > ETHERNET_HEADER {
+                let span = frame.len() - ETHERNET_HEADER;
+                let byte = ETHERNET_HEADER + ((flip_at * span as f64) as usize).min(span - 1);
+                frame[byte] ^= 1 << flip_bit;
+                d.counts.corrupted += 1;
+                record.corrupted = Some((byte, flip_bit));
+            }
+            record.arrival_us = Some(arrival);
+            if !exempt && duplicated {
+                d.counts.duplicated += 1;
+                record.duplicate_us = Some(arrival);
+                d.in_flight.push(InFlight {
+                    arrival_us: arrival,
+                    order: self.in_flight_order,
+                    bytes: frame.clone(),
+                });
+                self.in_flight_order += 1;
+            }
+            d.in_flight.push(InFlight {
+                arrival_us: arrival,
+                order: self.in_flight_order,
+                bytes: frame,
+            });
+            self.in_flight_order += 1;
+        }
+        if self.keep_frames {
+            self.frames.push(record);
+        }
+    }
+}
+
+/// Reads what a frame carries, from its headers.
+pub fn classify(frame: &[u8]) -> FrameKind {
+    if frame.get(12..14) == Some(&[0x08, 0x06]) {
+        return FrameKind::Arp;
+    }
+    let Ok(packet) = etherparse::SlicedPacket::from_ethernet(frame) else {
+        return FrameKind::Other;
+    };
+    match packet.transport {
+        Some(etherparse::TransportSlice::Tcp(tcp)) => FrameKind::Tcp {
+            seq: tcp.sequence_number(),
+            ack: tcp.acknowledgment_number(),
+            syn: tcp.syn(),
+            fin: tcp.fin(),
+            rst: tcp.rst(),
+            has_ack: tcp.ack(),
+            payload: tcp.payload().len(),
+            window: tcp.window_size(),
+        },
+        Some(etherparse::TransportSlice::Udp(udp)) => {
+            let payload = udp.payload();
+            let message = match crate::udp::wire::decode(payload) {
+                crate::udp::wire::Datagram::Numbered { seq, .. } => Some(seq),
+                _ => None,
+            };
+            FrameKind::Udp {
+                payload: payload.len(),
+                message,
+            }
+        }
+        _ => FrameKind::Other,
+    }
+}
+
+/// Whether a TCP segment re-sends sequence numbers already sent in its
+/// direction: it carries data (or SYN or FIN) and starts below the highest
+/// sequence number sent so far. This is the rule Wireshark starts from for
+/// `tcp.analysis.retransmission`.
+fn is_retransmission(next_seq: &mut Option<u32>, kind: &FrameKind) -> bool {
+    let FrameKind::Tcp {
+        seq,
+        syn,
+        fin,
+        payload,
+        rst,
+        ..
+    } = *kind
+    else {
+        return false;
+    };
+    if rst {
+        return false;
+    }
+    let len = payload as u32 + u32::from(syn) + u32::from(fin);
+    if len == 0 {
+        return false;
+    }
+    let end = seq.wrapping_add(len);
+    match *next_seq {
+        Some(next) if seq_lt(seq, next) => {
+            if seq_lt(next, end) {
+                *next_seq = Some(end);
+            }
+            true
+        }
+        _ => {
+            *next_seq = Some(end);
+            false
+        }
+    }
+}
+
+/// `a < b` in TCP's wrapping sequence space.
+fn seq_lt(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+
+/// One host's network card, plugged into the shared link.
+pub struct LinkDevice {
+    link: Rc<RefCell<Link>>,
+    side: Side,
+}
+
+impl LinkDevice {
+    pub fn new(link: Rc<RefCell<Link>>, side: Side) -> Self {
+        LinkDevice { link, side }
+    }
+}
+
+fn micros(t: Instant) -> u64 {
+    t.total_micros().max(0) as u64
+}
+
+impl Device for LinkDevice {
+    type RxToken<'a> = RxToken;
+    type TxToken<'a> = TxToken<'a>;
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = MAX_FRAME;
+        // The default: checksums computed and verified in software, so a
+        // corrupted frame is caught and every frame in the capture is valid.
+        caps
+    }
+
+    fn receive(&mut self, timestamp: Instant) -> Option<(RxToken, TxToken<'_>)> {
+        let now = micros(timestamp);
+        let frame = self.link.borrow_mut().receive(self.side, now)?;
+        Some((
+            RxToken { frame },
+            TxToken {
+                link: &self.link,
+                side: self.side,
+                now,
+            },
+        ))
+    }
+
+    fn transmit(&mut self, timestamp: Instant) -> Option<TxToken<'_>> {
+        let now = micros(timestamp);
+        if self.link.borrow_mut().transmitter_full(self.side, now) {
+            return None;
+        }
+        Some(TxToken {
+            link: &self.link,
+            side: self.side,
+            now,
+        })
+    }
+}
+
+/// A frame handed to a host.
+pub struct RxToken {
+    frame: Vec<u8>,
+}
+
+impl phy::RxToken for RxToken {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(&self.frame)
+    }
+}
+
+/// Room for one frame on the link.
+pub struct TxToken<'a> {
+    link: &'a Rc<RefCell<Link>>,
+    side: Side,
+    now: u64,
+}
+
+impl phy::TxToken for TxToken<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut frame = vec![0; len];
+        let result = f(&mut frame);
+        self.link.borrow_mut().send(self.side, self.now, frame);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp(seq: u32, payload: usize) -> FrameKind {
+        FrameKind::Tcp {
+            seq,
+            ack: 0,
+            syn: false,
+            fin: false,
+            rst: false,
+            has_ack: true,
+            payload,
+            window: 0,
+        }
+    }
+
+    #[test]
+    fn a_segment_below_the_highest_sent_is_a_retransmission() {
+        let mut next = None;
+        assert!(!is_retransmission(&mut next, &tcp(100, 10)));
+        assert!(!is_retransmission(&mut next, &tcp(110, 10)));
+        assert!(is_retransmission(&mut next, &tcp(100, 10)));
+        // A pure ACK is never one.
+        assert!(!is_retransmission(&mut next, &tcp(100, 0)));
+        assert!(!is_retransmission(&mut next, &tcp(120, 10)));
+    }
+
+    #[test]
+    fn sequence_numbers_wrap() {
+        let mut next = None;
+        assert!(!is_retransmission(&mut next, &tcp(u32::MAX - 5, 10)));
+        assert!(!is_retransmission(&mut next, &tcp(4, 10)));
+        assert!(is_retransmission(&mut next, &tcp(u32::MAX - 5, 10)));
+    }
+
+    #[test]
+    fn jitter_never_reorders_and_bandwidth_queues() {
+        let imp = Impairments {
+            jitter: std::time::Duration::from_millis(50),
+            ..Impairments::none()
+        };
+        let mut link = Link::new(imp, 7, true);
+        for i in 0..50u8 {
+            link.send(Side::A, 0, vec![i; 60]);
+        }
+        let mut last = 0;
+        let mut order = Vec::new();
+        while let Some(t) = link.next_arrival(Side::B) {
+            assert!(t >= last);
+            last = t;
+            order.push(link.receive(Side::B, t).unwrap()[0]);
+        }
+        assert_eq!(order, (0..50).collect::<Vec<u8>>());
+    }
+
+    #[test]
+    fn arp_is_never_lost() {
+        let imp = Impairments {
+            loss: 100.0,
+            ..Impairments::none()
+        };
+        let mut link = Link::new(imp, 1, false);
+        let mut arp = vec![0u8; 42];
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        link.send(Side::A, 0, arp);
+        link.send(Side::A, 0, vec![0u8; 60]);
+        let c = link.counts(Side::A);
+        assert_eq!((c.frames, c.lost, c.arp), (2, 1, 1));
+        assert!(link.receive(Side::B, 0).is_some());
+        assert!(link.receive(Side::B, 0).is_none());
+    }
+}

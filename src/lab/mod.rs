@@ -1,0 +1,63 @@
+//! The lossy-link lab behind `netdojo compare`: the same workload over TCP and
+//! over UDP, through the same impaired link, side by side.
+//!
+//! - [`settings`]: the link's impairments, the workload and the seed, each
+//!   checked (a bad value is a usage error naming its flag).
+//! - [`link`]: the simulated wire: a transmitter per direction at the link's
+//!   bandwidth, then loss, delay, jitter, duplication, reordering and
+//!   corruption, decided by a seeded random number generator.
+//! - [`sim`]: two real TCP/IP stacks (smoltcp) joined by that link, driven by
+//!   a virtual clock, sending numbered messages (the same ones `netdojo udp`
+//!   sends) and counting what arrives.
+//! - [`compare`]: both protocols and a lossless baseline, as one comparison.
+//! - [`pcap`]: every frame that entered the link, as a pcapng file, with
+//!   what the link did to it in each frame's comment.
+//!
+//! The lab only measures. What it found is shown by `report::lab`.
+
+pub mod compare;
+pub mod link;
+pub mod pcap;
+pub mod settings;
+pub mod sim;
+
+pub use compare::{Comparison, compare};
+pub use settings::{Impairments, Scenario, Workload};
+pub use sim::{Protocol, RunResult};
+
+use crate::cli::CompareArgs;
+use crate::report::Reporter;
+
+/// `netdojo compare`: runs both protocols, then shows the comparison (and,
+/// if asked, the ladder of every frame and the capture).
+pub fn run(args: &CompareArgs, reporter: &Reporter, json: bool) -> anyhow::Result<()> {
+    let scenario = Scenario {
+        link: Impairments {
+            loss: args.loss,
+            delay: args.delay,
+            jitter: args.jitter,
+            duplicate: args.duplicate,
+            reorder: args.reorder,
+            corrupt: args.corrupt,
+            bandwidth: args.bandwidth.0,
+        },
+        workload: Workload {
+            messages: args.messages,
+            size: args.size,
+        },
+        seed: args.seed,
+    };
+    let keep_frames = args.trace || args.pcap.is_some();
+    let cmp = compare(&scenario, keep_frames);
+    if args.trace {
+        crate::report::lab::show_trace(&cmp.tcp, reporter);
+        crate::report::lab::show_trace(&cmp.udp, reporter);
+        reporter.section("Side by side", "");
+    }
+    crate::report::lab::show(&cmp, reporter, json);
+    if let Some(path) = &args.pcap {
+        pcap::write(path, &[&cmp.tcp, &cmp.udp])?;
+        crate::report::lab::show_pcap_written(path, &cmp, reporter);
+    }
+    Ok(())
+}

@@ -1,0 +1,449 @@
+//! How `netdojo compare` shows what the lab measured: the link, the two
+//! protocols side by side, sentences computed from the numbers, and (with
+//! `--trace`) a ladder of every frame on the link.
+//!
+//! In JSON the link is one object (`"event":"link"`), each protocol another
+//! (`"event":"result"`), each sentence a `"conclusion"`, each traced frame a
+//! `"frame"`; people get a table and the same sentences instead.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{Observation, Reporter, duration, thousands};
+use crate::lab::link::{FrameKind, FrameRecord, Side};
+use crate::lab::settings::Impairments;
+use crate::lab::sim::{ADDR_A, ADDR_B, MAX_VIRTUAL_TIME, Protocol, RunResult};
+use crate::lab::{Comparison, Scenario};
+use crate::layer::Layer;
+
+/// Shows a whole comparison.
+pub fn show(cmp: &Comparison, reporter: &Reporter, json: bool) {
+    reporter.emit(link_observation(&cmp.scenario));
+    if json {
+        for run in [&cmp.tcp, &cmp.udp] {
+            let mut fields = result_fields(run);
+            if run.protocol == Protocol::Tcp {
+                fields.push((
+                    "baseline_completion_ms",
+                    ms(cmp.tcp_baseline_completion()).into(),
+                ));
+            }
+            reporter.item("result", &fields, "");
+        }
+    } else {
+        reporter.note(&table(&cmp.tcp, &cmp.udp));
+    }
+    for run in [&cmp.tcp, &cmp.udp] {
+        if run.capped {
+            reporter.emit(
+                Observation::new(
+                    Layer::Transport,
+                    "capped",
+                    format!(
+                        "{} had not finished after {} of simulated time, where the lab stops: its figures are for what arrived until then",
+                        run.protocol.name(),
+                        humantime::format_duration(MAX_VIRTUAL_TIME)
+                    ),
+                )
+                .field("protocol", run.protocol.name()),
+            );
+        }
+    }
+    for sentence in conclusions(cmp) {
+        reporter.emit(Observation::new(Layer::Transport, "conclusion", sentence));
+    }
+}
+
+/// The link settings as an observation at the physical layer.
+pub fn link_observation(s: &Scenario) -> Observation {
+    let l = &s.link;
+    Observation::new(
+        Layer::Physical,
+        "link",
+        format!(
+            "{} messages of {} bytes from host A ({}) to host B ({}), once over TCP and once over UDP, through a simulated link: {}; seed {}",
+            thousands(s.workload.messages),
+            thousands(s.workload.size as u64),
+            dotted(ADDR_A),
+            dotted(ADDR_B),
+            describe_link(l),
+            s.seed
+        ),
+    )
+    .field("messages", s.workload.messages)
+    .field("size", s.workload.size)
+    .field("loss_pct", l.loss)
+    .field("delay_ms", ms(l.delay))
+    .field("jitter_ms", ms(l.jitter))
+    .field("duplicate_pct", l.duplicate)
+    .field("reorder_pct", l.reorder)
+    .field("corrupt_pct", l.corrupt)
+    .field("bandwidth_bps", l.bandwidth)
+    .field("seed", s.seed)
+}
+
+/// `10% loss, 20 ms delay each way, 10.0 Mbit/s`.
+pub fn describe_link(l: &Impairments) -> String {
+    let mut parts = vec![format!("{}% loss", pct(l.loss))];
+    parts.push(format!("{} delay each way", short_duration(l.delay)));
+    if !l.jitter.is_zero() {
+        parts.push(format!("up to {} jitter", short_duration(l.jitter)));
+    }
+    for (value, what) in [
+        (l.duplicate, "duplicated"),
+        (l.reorder, "reordered"),
+        (l.corrupt, "corrupted"),
+    ] {
+        if value > 0.0 {
+            parts.push(format!("{}% {what}", pct(value)));
+        }
+    }
+    parts.push(match l.bandwidth {
+        Some(bps) => rate(bps as f64),
+        None => "unlimited bandwidth".into(),
+    });
+    parts.join(", ")
+}
+
+/// The facts of one run, for JSON.
+pub fn result_fields(r: &RunResult) -> Vec<(&'static str, Value)> {
+    vec![
+        ("protocol", r.protocol.name().to_lowercase().into()),
+        ("sent", r.sent.into()),
+        ("delivered", r.delivered.into()),
+        ("lost", r.lost.into()),
+        ("duplicated", r.duplicated.into()),
+        ("out_of_order", r.out_of_order.into()),
+        ("bytes_delivered", r.bytes_delivered.into()),
+        ("completion_ms", ms(r.completion).into()),
+        ("goodput_bps", r.goodput_bps().map(|b| b.round()).into()),
+        ("latency_p50_ms", r.latency_p50.map(ms).into()),
+        ("latency_p95_ms", r.latency_p95.map(ms).into()),
+        ("latency_max_ms", r.latency_max.map(ms).into()),
+        ("link_frames", r.link.frames.into()),
+        ("link_drops", r.link.lost.into()),
+        ("link_duplicated", r.link.duplicated.into()),
+        ("link_reordered", r.link.reordered.into()),
+        ("link_corrupted", r.link.corrupted.into()),
+        ("retransmissions", r.retransmissions().into()),
+        ("capped", r.capped.into()),
+    ]
+}
+
+/// The side-by-side table.
+pub fn table(tcp: &RunResult, udp: &RunResult) -> String {
+    let row = |label: &str, f: &dyn Fn(&RunResult) -> String| (label.to_string(), f(tcp), f(udp));
+    let opt = |d: Option<Duration>| d.map_or("n/a".to_string(), duration);
+    let rows = vec![
+        row("messages delivered", &|r| {
+            format!("{} of {}", thousands(r.delivered), thousands(r.sent))
+        }),
+        row("lost", &|r| thousands(r.lost)),
+        row("duplicated", &|r| thousands(r.duplicated)),
+        row("out of order", &|r| thousands(r.out_of_order)),
+        row("bytes delivered", &|r| thousands(r.bytes_delivered)),
+        row("completion time", &|r| duration(r.completion)),
+        row("goodput", &|r| r.goodput_bps().map_or("n/a".into(), rate)),
+        row("latency p50", &|r| opt(r.latency_p50)),
+        row("latency p95", &|r| opt(r.latency_p95)),
+        row("latency max", &|r| opt(r.latency_max)),
+        row("packets on the link", &|r| thousands(r.link.frames)),
+        row("link drops", &|r| thousands(r.link.lost)),
+        row("TCP retransmissions", &|r| {
+            r.retransmissions().map_or("n/a".into(), thousands)
+        }),
+    ];
+    let w0 = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+    let w1 = rows
+        .iter()
+        .map(|r| r.1.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(3);
+    let mut out = format!("\n{:<w0$}   {:<w1$}   {}\n", "", "TCP", "UDP");
+    for (label, t, u) in rows {
+        let pad0 = w0 - label.chars().count();
+        let pad1 = w1 - t.chars().count();
+        out.push_str(&format!(
+            "{label}{}   {t}{}   {u}\n",
+            " ".repeat(pad0),
+            " ".repeat(pad1)
+        ));
+    }
+    out
+}
+
+/// Two or three sentences that say what the numbers mean, built from them.
+pub fn conclusions(cmp: &Comparison) -> Vec<String> {
+    let (tcp, udp) = (&cmp.tcp, &cmp.udp);
+    let mut out = Vec::new();
+
+    let mut s = if udp.lost == 0 {
+        format!("UDP delivered all {} messages", thousands(udp.sent))
+    } else {
+        format!(
+            "UDP lost {} of {} messages ({:.1}%)",
+            thousands(udp.lost),
+            thousands(udp.sent),
+            udp.lost as f64 * 100.0 / udp.sent.max(1) as f64
+        )
+    };
+    let mut extras = Vec::new();
+    if udp.out_of_order > 0 {
+        extras.push(format!(
+            "delivered {} out of order",
+            thousands(udp.out_of_order)
+        ));
+    }
+    if udp.duplicated > 0 {
+        extras.push(format!(
+            "handed the application {} duplicate{}",
+            thousands(udp.duplicated),
+            plural(udp.duplicated)
+        ));
+    }
+    match extras.len() {
+        0 if udp.lost == 0 => s.push_str(", in order and once each"),
+        0 => {}
+        _ => {
+            s.push_str(" and ");
+            s.push_str(&extras.join(" and "));
+        }
+    }
+    if udp.lost > 0 {
+        s.push_str("; nothing was sent again, because UDP never retransmits");
+    }
+    out.push(s + ".");
+
+    let base = cmp.tcp_baseline_completion();
+    let mut s = if tcp.delivered == tcp.sent && tcp.lost == 0 && tcp.out_of_order == 0 {
+        let mut s = format!("TCP delivered all {} in order", thousands(tcp.delivered));
+        if tcp.completion > base {
+            s.push_str(&format!(
+                ", but finished {} later than with no loss ({} against {})",
+                duration(tcp.completion - base),
+                duration(tcp.completion),
+                duration(base)
+            ));
+        }
+        s
+    } else {
+        format!(
+            "TCP delivered {} of {} before the lab stopped",
+            thousands(tcp.delivered),
+            thousands(tcp.sent)
+        )
+    };
+    if let Some(r) = tcp.retransmissions().filter(|&r| r > 0) {
+        s.push_str(&format!(
+            ", after {} retransmission{}",
+            thousands(r),
+            plural(r)
+        ));
+    }
+    out.push(s + ".");
+
+    if let (Some(t), Some(u)) = (tcp.latency_max, udp.latency_max)
+        && t > u
+        && tcp.retransmissions().unwrap_or(0) > 0
+    {
+        out.push(format!(
+            "TCP's slowest message took {} to arrive, UDP's {}: a lost segment holds back every byte behind it until it is resent (head-of-line blocking), while UDP hands over whatever arrives.",
+            duration(t),
+            duration(u)
+        ));
+    }
+    out
+}
+
+/// Says where the capture went and what is in it.
+pub fn show_pcap_written(path: &std::path::Path, cmp: &Comparison, reporter: &Reporter) {
+    let frames = cmp.tcp.frames.len() + cmp.udp.frames.len();
+    reporter.emit(
+        Observation::new(
+            Layer::Physical,
+            "pcap",
+            format!(
+                "saved {} frames to {} (pcapng: interface 0 is the TCP run, 1 the UDP run; what the link did to a frame is in its comment). Open it with `netdojo inspect {}` or Wireshark",
+                thousands(frames as u64),
+                path.display(),
+                path.display()
+            ),
+        )
+        .field("path", path.display().to_string())
+        .field("frames", frames),
+    );
+}
+
+/// Shows every frame of one run as a ladder between the two hosts.
+pub fn show_trace(run: &RunResult, reporter: &Reporter) {
+    reporter.section(
+        &format!("{} over the link, frame by frame", run.protocol.name()),
+        "A is the sender, B the receiver; each arrow is one frame entering the link at the time on the left. ✗ marks a frame the link lost.",
+    );
+    let mut isn = [None, None];
+    for f in &run.frames {
+        reporter.emit(frame_observation(f, run.protocol, &mut isn));
+    }
+}
+
+/// Width of the ladder's arrow, in characters.
+const ARROW: usize = 46;
+
+fn frame_observation(
+    f: &FrameRecord,
+    protocol: Protocol,
+    isn: &mut [Option<u32>; 2],
+) -> Observation {
+    let label = frame_label(f, isn);
+    let mut notes = Vec::new();
+    if f.retransmission {
+        notes.push("retransmission".to_string());
+    }
+    match f.arrival_us {
+        None => notes.push("lost".into()),
+        Some(t) => notes.push(format!("arrives {}", time(t))),
+    }
+    if f.held_back {
+        notes.push(format!(
+            "held back {}",
+            short_duration(crate::lab::link::REORDER_HOLD)
+        ));
+    }
+    if f.duplicate_us.is_some() {
+        notes.push("arrives twice".into());
+    }
+    if let Some((byte, bit)) = f.corrupted {
+        notes.push(format!("bit {bit} of byte {byte} flipped"));
+    }
+    let lost = f.arrival_us.is_none();
+    let body = format!("─{label}─");
+    let fill = ARROW.saturating_sub(body.chars().count() + 1);
+    let arrow = match (f.from, lost) {
+        (Side::A, false) => format!("A {body}{}▶ B", "─".repeat(fill)),
+        (Side::A, true) => format!("A {body}{}✗   ", "─".repeat(fill / 2)),
+        (Side::B, false) => format!("A ◀{}{body} B", "─".repeat(fill)),
+        (Side::B, true) => format!(
+            "A {}✗{}{body} B",
+            " ".repeat(fill - fill / 2),
+            "─".repeat(fill / 2)
+        ),
+    };
+    let layer = match f.kind {
+        FrameKind::Arp => Layer::DataLink,
+        _ => Layer::Transport,
+    };
+    Observation::new(
+        layer,
+        "frame",
+        format!("{:>11}  {arrow}  {}", time(f.at_us), notes.join(", ")),
+    )
+    .field("run", protocol.name().to_lowercase())
+    .field("id", f.id)
+    .field("at_ms", f.at_us as f64 / 1000.0)
+    .field("from", if f.from == Side::A { "A" } else { "B" })
+    .field("bytes", f.len)
+    .field("summary", label)
+    .field("lost", lost)
+    .field("arrival_ms", f.arrival_us.map(|t| t as f64 / 1000.0))
+    .field("retransmission", f.retransmission)
+    .field("duplicated", f.duplicate_us.is_some())
+    .field("held_back", f.held_back)
+    .field("corrupted", f.corrupted.is_some())
+}
+
+/// `SYN seq=0`, `seq=1:1001 ack=1`, `ACK ack=1001 win=64240`, `UDP #5`.
+/// Sequence numbers are relative to each side's first, as Wireshark shows.
+fn frame_label(f: &FrameRecord, isn: &mut [Option<u32>; 2]) -> String {
+    match &f.kind {
+        FrameKind::Arp => "ARP".into(),
+        FrameKind::Other => format!("{} bytes", f.len),
+        FrameKind::Udp { payload, message } => match message {
+            Some(m) => format!("UDP #{m} ({payload} B)"),
+            None => format!("UDP ({payload} B)"),
+        },
+        FrameKind::Tcp {
+            seq,
+            ack,
+            syn,
+            fin,
+            rst,
+            has_ack,
+            payload,
+            ..
+        } => {
+            let me = if f.from == Side::A { 0 } else { 1 };
+            if *syn {
+                isn[me] = Some(*seq);
+            }
+            let rel = |v: u32, base: Option<u32>| v.wrapping_sub(base.unwrap_or(v));
+            let mut flags = Vec::new();
+            if *syn {
+                flags.push("SYN");
+            }
+            if *fin {
+                flags.push("FIN");
+            }
+            if *rst {
+                flags.push("RST");
+            }
+            let mut parts = Vec::new();
+            if !flags.is_empty() {
+                parts.push(flags.join(","));
+            }
+            let s = rel(*seq, isn[me]);
+            if *payload > 0 {
+                parts.push(format!("seq={}:{}", s, s + *payload as u32));
+            } else if *syn || *fin {
+                parts.push(format!("seq={s}"));
+            }
+            if *has_ack {
+                parts.push(format!("ack={}", rel(*ack, isn[1 - me])));
+            }
+            parts.join(" ")
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+fn time(us: u64) -> String {
+    format!("{:.3} ms", us as f64 / 1000.0)
+}
+
+fn short_duration(d: Duration) -> String {
+    if d.is_zero() {
+        "0 ms".into()
+    } else {
+        duration(d)
+    }
+}
+
+fn pct(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v}")
+    }
+}
+
+fn rate(bps: f64) -> String {
+    if bps >= 1e9 {
+        format!("{:.2} Gbit/s", bps / 1e9)
+    } else if bps >= 1e6 {
+        format!("{:.1} Mbit/s", bps / 1e6)
+    } else {
+        format!("{:.1} kbit/s", bps / 1e3)
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn dotted(a: [u8; 4]) -> String {
+    std::net::Ipv4Addr::from(a).to_string()
+}

@@ -1,0 +1,328 @@
+//! `netdojo compare`: TCP against UDP through the same simulated link.
+//!
+//! The link is seeded and its clock is virtual, so these tests assert exact
+//! facts: the same seed gives the same run, TCP delivers everything, UDP's
+//! books balance, and tshark agrees with netdojo about what is in the capture.
+
+mod common;
+
+use common::{event, events, netdojo, peer, run_json};
+use netdojo::lab::settings::{Impairments, Scenario, Workload};
+use netdojo::lab::sim::{self, Protocol};
+use std::time::Duration;
+
+fn scenario(link: Impairments, seed: u64, messages: u64) -> Scenario {
+    Scenario {
+        link,
+        workload: Workload {
+            messages,
+            size: 1000,
+        },
+        seed,
+    }
+}
+
+fn result<'a>(all: &'a [serde_json::Value], protocol: &str) -> &'a serde_json::Value {
+    events(all, "result")
+        .into_iter()
+        .find(|r| r["protocol"] == protocol)
+        .unwrap_or_else(|| panic!("no {protocol} result in {all:#?}"))
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run_and_another_seed_another() {
+    let run = |args: &[&str]| {
+        let out = netdojo().args(args).output().expect("run netdojo");
+        assert!(out.status.success(), "{out:?}");
+        out.stdout
+    };
+    let a = run(&["compare", "--seed", "7"]);
+    assert_eq!(a, run(&["compare", "--seed", "7"]));
+    assert_ne!(a, run(&["compare", "--seed", "8"]));
+    let j = run(&[
+        "--json",
+        "compare",
+        "--seed",
+        "7",
+        "--duplicate",
+        "2",
+        "--reorder",
+        "2",
+        "--corrupt",
+        "2",
+        "--jitter",
+        "5ms",
+    ]);
+    assert_eq!(
+        j,
+        run(&[
+            "--json",
+            "compare",
+            "--seed",
+            "7",
+            "--duplicate",
+            "2",
+            "--reorder",
+            "2",
+            "--corrupt",
+            "2",
+            "--jitter",
+            "5ms"
+        ])
+    );
+}
+
+#[test]
+fn the_default_run_reports_both_protocols_and_the_link() {
+    let (out, all) = run_json(&["compare"]);
+    assert!(out.status.success(), "{out:?}");
+    let link = event(&all, "link");
+    assert_eq!(link["layer"], 1);
+    assert_eq!(link["loss_pct"], 10.0);
+    assert_eq!(link["delay_ms"], 20.0);
+    assert_eq!(
+        (link["messages"].as_u64(), link["size"].as_u64()),
+        (Some(200), Some(1000))
+    );
+    let tcp = result(&all, "tcp");
+    let udp = result(&all, "udp");
+    assert_eq!(tcp["delivered"], 200);
+    assert_eq!(tcp["out_of_order"], 0);
+    assert!(tcp["retransmissions"].as_u64().unwrap() > 0);
+    assert!(udp["retransmissions"].is_null());
+    assert!(
+        udp["lost"].as_u64().unwrap() > 0,
+        "10% loss lost nothing: {udp}"
+    );
+    assert!(
+        tcp["completion_ms"].as_f64() > tcp["baseline_completion_ms"].as_f64(),
+        "{tcp}"
+    );
+    // The sentences quote the numbers above.
+    let said: Vec<&str> = events(&all, "conclusion")
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
+    let udp_lost = udp["lost"].as_u64().unwrap();
+    assert!(
+        said[0].starts_with(&format!("UDP lost {udp_lost} of 200 messages")),
+        "{said:?}"
+    );
+    assert!(
+        said[1].starts_with("TCP delivered all 200 in order"),
+        "{said:?}"
+    );
+    assert!(
+        said[1].contains(&format!("after {} retransmissions", tcp["retransmissions"])),
+        "{said:?}"
+    );
+}
+
+#[test]
+fn tcp_delivers_every_byte_in_order_up_to_30_percent_loss() {
+    for loss in [1.0, 10.0, 20.0, 30.0] {
+        for seed in 1..=8 {
+            let link = Impairments {
+                loss,
+                ..Impairments::default()
+            };
+            let r = sim::run(&scenario(link, seed, 50), Protocol::Tcp, false);
+            assert!(!r.capped, "loss {loss} seed {seed} hit the time cap");
+            assert_eq!(
+                (r.delivered, r.lost, r.out_of_order, r.duplicated),
+                (50, 0, 0, 0),
+                "loss {loss} seed {seed}"
+            );
+            assert_eq!(r.bytes_delivered, 50_000);
+        }
+    }
+}
+
+#[test]
+fn with_no_impairment_both_deliver_everything() {
+    let links = [
+        Impairments::none(),
+        Impairments {
+            loss: 0.0,
+            jitter: Duration::from_millis(15),
+            ..Impairments::default()
+        },
+    ];
+    for link in links {
+        for seed in 1..=5 {
+            for protocol in [Protocol::Tcp, Protocol::Udp] {
+                let r = sim::run(&scenario(link.clone(), seed, 100), protocol, false);
+                assert_eq!(
+                    (
+                        r.delivered,
+                        r.lost,
+                        r.out_of_order,
+                        r.duplicated,
+                        r.link.lost
+                    ),
+                    (100, 0, 0, 0, 0),
+                    "{protocol:?} seed {seed} over {link:?}"
+                );
+                assert_eq!(r.retransmissions().unwrap_or(0), 0);
+            }
+        }
+    }
+}
+
+#[test]
+fn udp_lost_plus_delivered_is_sent_whatever_the_link_does() {
+    for seed in 1..=10 {
+        let link = Impairments {
+            loss: 15.0,
+            duplicate: 5.0,
+            reorder: 5.0,
+            corrupt: 5.0,
+            jitter: Duration::from_millis(5),
+            ..Impairments::default()
+        };
+        let r = sim::run(&scenario(link, seed, 200), Protocol::Udp, false);
+        assert_eq!(r.delivered + r.lost, r.sent, "seed {seed}");
+        assert_eq!(r.sent, 200);
+        // Every message lost was lost by the link: dropped, or damaged and
+        // then refused by a checksum.
+        assert!(
+            r.lost <= r.link.lost + r.link.corrupted,
+            "seed {seed}: {r:?}"
+        );
+        // Copies the link made reach the application as duplicates (unless
+        // the original was corrupted).
+        assert!(r.duplicated <= r.link.duplicated);
+    }
+}
+
+#[test]
+fn corruption_is_caught_by_checksums_and_tcp_repairs_it() {
+    let link = Impairments {
+        loss: 0.0,
+        corrupt: 10.0,
+        ..Impairments::default()
+    };
+    let tcp = sim::run(&scenario(link.clone(), 3, 100), Protocol::Tcp, false);
+    assert!(tcp.link.corrupted > 0);
+    assert_eq!((tcp.delivered, tcp.out_of_order), (100, 0));
+    assert!(tcp.retransmissions().unwrap() > 0);
+    let udp = sim::run(&scenario(link, 3, 100), Protocol::Udp, false);
+    // No corrupted message reaches the application: it is lost instead.
+    assert!(udp.lost > 0 && udp.lost <= udp.link.corrupted, "{udp:?}");
+}
+
+#[test]
+fn bad_input_is_a_usage_error_naming_the_flag() {
+    for (args, flag) in [
+        (&["compare", "--loss", "101"][..], "--loss"),
+        (&["compare", "--loss", "-1"][..], "--loss"),
+        (&["compare", "--delay", "-5ms"][..], "--delay"),
+        (&["compare", "--messages", "0"][..], "--messages"),
+        (&["compare", "--size", "1500"][..], "--size"),
+        (&["compare", "--bandwidth", "fast"][..], "--bandwidth"),
+    ] {
+        let out = netdojo().args(args).output().expect("run netdojo");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn the_trace_shows_every_frame_that_entered_the_link() {
+    let (out, all) = run_json(&["compare", "--messages", "10", "--trace", "--seed", "3"]);
+    assert!(out.status.success(), "{out:?}");
+    for protocol in ["tcp", "udp"] {
+        let frames: Vec<_> = events(&all, "frame")
+            .into_iter()
+            .filter(|f| f["run"] == protocol)
+            .collect();
+        let r = result(&all, protocol);
+        assert_eq!(frames.len() as u64, r["link_frames"].as_u64().unwrap());
+        let lost = frames.iter().filter(|f| f["lost"] == true).count() as u64;
+        assert_eq!(lost, r["link_drops"].as_u64().unwrap());
+        let retrans = frames
+            .iter()
+            .filter(|f| f["retransmission"] == true)
+            .count() as u64;
+        assert_eq!(retrans, r["retransmissions"].as_u64().unwrap_or(0));
+    }
+}
+
+#[test]
+fn the_capture_is_byte_identical_for_the_same_seed() {
+    let dir = std::env::temp_dir().join(format!("netdojo-compare-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, seed: &str| {
+        let path = dir.join(name);
+        let out = netdojo()
+            .args(["--json", "compare", "--seed", seed, "--pcap"])
+            .arg(&path)
+            .output()
+            .expect("run netdojo");
+        assert!(out.status.success(), "{out:?}");
+        std::fs::read(path).unwrap()
+    };
+    let a = write("a.pcapng", "5");
+    assert_eq!(a, write("b.pcapng", "5"));
+    assert_ne!(a, write("c.pcapng", "6"));
+    // pcapng's section header block.
+    assert_eq!(&a[..4], &[0x0A, 0x0D, 0x0D, 0x0A]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn tshark_counts_the_same_retransmissions_as_netdojo() {
+    let Some(tshark) = peer("tshark") else { return };
+    let dir = std::env::temp_dir().join(format!("netdojo-tshark-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (seed, loss) in [(1, "10"), (2, "10"), (3, "20"), (4, "5")] {
+        let path = dir.join(format!("seed{seed}.pcapng"));
+        let (out, all) = run_json(&[
+            "compare",
+            "--seed",
+            &seed.to_string(),
+            "--loss",
+            loss,
+            "--pcap",
+            path.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{out:?}");
+        let ours = result(&all, "tcp")["retransmissions"].as_u64().unwrap();
+        let frames = result(&all, "tcp")["link_frames"].as_u64().unwrap()
+            + result(&all, "udp")["link_frames"].as_u64().unwrap();
+        let count = |filter: &str| {
+            let out = std::process::Command::new(&tshark)
+                .args([
+                    "-r",
+                    path.to_str().unwrap(),
+                    "-Y",
+                    filter,
+                    "-T",
+                    "fields",
+                    "-e",
+                    "frame.number",
+                ])
+                .output()
+                .expect("run tshark");
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8_lossy(&out.stdout).lines().count() as u64
+        };
+        assert_eq!(
+            count("frame"),
+            frames,
+            "seed {seed}: tshark read every frame"
+        );
+        assert_eq!(
+            count("tcp.analysis.retransmission"),
+            ours,
+            "seed {seed}, loss {loss}%"
+        );
+        // Every frame the link lost is marked so in its comment.
+        let lost = result(&all, "tcp")["link_drops"].as_u64().unwrap()
+            + result(&all, "udp")["link_drops"].as_u64().unwrap();
+        assert_eq!(count("frame.comment contains \"lost by the link\""), lost);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
