@@ -6,8 +6,10 @@
 //! Elsewhere, live capture says plainly that it is not available.
 //!
 //! The socket waits at most [`POLL_INTERVAL`] per receive, so a stop request
-//! ([`super::request_stop`], wired to Ctrl-C) ends the capture cleanly soon
-//! after, with what was captured shown and written.
+//! ([`super::request_stop`]) ends the capture cleanly soon after, with what
+//! was captured shown and written. Opened inside the async runtime (as
+//! `netdojo inspect` does), a live source asks for that stop itself on Ctrl-C
+//! or SIGTERM: a capture is the one source a user ends by hand.
 
 use std::time::Duration;
 
@@ -21,12 +23,28 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
 pub fn open(iface: &str) -> Result<Box<dyn FrameSource>, SourceError> {
     #[cfg(target_os = "linux")]
     {
-        Ok(Box::new(linux::LiveSource::open(iface)?))
+        let source = linux::LiveSource::open(iface)?;
+        stop_on_signal();
+        Ok(Box::new(source))
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = iface;
         Err(SourceError::LiveUnsupported)
+    }
+}
+
+/// On Ctrl-C or SIGTERM, [`super::request_stop`]: the capture then ends like
+/// a file, and the view and `--write` finish properly. Needs the tokio
+/// runtime (present in the binary, where sources run on a blocking thread);
+/// without one, Ctrl-C keeps its default effect.
+#[cfg(target_os = "linux")]
+fn stop_on_signal() {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async {
+            crate::app::shutdown_signal().await;
+            super::request_stop();
+        });
     }
 }
 
