@@ -48,6 +48,7 @@ pub fn run(args: &CompareArgs, reporter: &Reporter, json: bool) -> anyhow::Resul
         seed: args.seed,
     };
     let keep_frames = args.trace || args.pcap.is_some();
+    reporter.emit(crate::report::lab::link_observation(&scenario));
     let cmp = compare(&scenario, keep_frames);
     if args.trace {
         crate::report::lab::show_trace(&cmp.tcp, reporter);

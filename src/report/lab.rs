@@ -17,9 +17,8 @@ use crate::lab::sim::{ADDR_A, ADDR_B, MAX_VIRTUAL_TIME, Protocol, RunResult};
 use crate::lab::{Comparison, Scenario};
 use crate::layer::Layer;
 
-/// Shows a whole comparison.
+/// Shows the results of a comparison (the link was shown before the runs).
 pub fn show(cmp: &Comparison, reporter: &Reporter, json: bool) {
-    reporter.emit(link_observation(&cmp.scenario));
     if json {
         for run in [&cmp.tcp, &cmp.udp] {
             let mut fields = result_fields(run);
@@ -385,6 +384,9 @@ fn frame_label(f: &FrameRecord, isn: &mut [Option<u32>; 2]) -> String {
             if *fin {
                 flags.push("FIN");
             }
+            if *has_ack && !flags.is_empty() {
+                flags.push("ACK");
+            }
             if *rst {
                 flags.push("RST");
             }
@@ -414,11 +416,15 @@ fn time(us: u64) -> String {
     format!("{:.3} ms", us as f64 / 1000.0)
 }
 
+/// A setting: `20 ms`, `1.5 ms`, `2 s`.
 fn short_duration(d: Duration) -> String {
-    if d.is_zero() {
-        "0 ms".into()
+    let ms = d.as_secs_f64() * 1e3;
+    if ms >= 1000.0 && ms % 1000.0 == 0.0 {
+        format!("{} s", ms / 1000.0)
+    } else if ms.fract() == 0.0 {
+        format!("{ms:.0} ms")
     } else {
-        duration(d)
+        format!("{} ms", (ms * 1000.0).round() / 1000.0)
     }
 }
 
