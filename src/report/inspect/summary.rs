@@ -13,8 +13,8 @@
 //! protocol and its few numbers: for TCP the flags, sequence number, the
 //! acknowledgement number when ACK is set, the window and the payload length;
 //! for UDP the payload length. An application protocol the frame carries is
-//! named after that. A frame whose dissection stopped early ends with
-//! `[truncated at L4 Transport]`.
+//! named after that, and an 802.1Q tag ends the line as `vlan=100`. A frame
+//! whose dissection stopped early ends with `[truncated at L4 Transport]`.
 //!
 //! This view is the fast path of the inspector: it reads only [`Facts`] (and,
 //! for DNS and HTTP, a few payload bytes), never calls `dissect`, and builds
@@ -83,6 +83,10 @@ fn write_line(line: &mut Vec<u8>, frame: &Frame, facts: &Facts, first: Option<Du
     }
     line.extend_from_slice(b"  ");
     write_conversation(line, frame, facts);
+    if let Some(id) = facts.vlan_id {
+        line.extend_from_slice(b"  vlan=");
+        push_u64(line, id.into());
+    }
     if let Some(layer) = facts.stopped_at {
         line.extend_from_slice(b"  [truncated at L");
         push_u64(line, layer.number().into());
@@ -807,6 +811,7 @@ mod tests {
         };
         let reply = Facts {
             arp_op: Some(2),
+            vlan_id: Some(100),
             dst_mac: Some([2, 0, 0, 0, 0, 7]),
             ..arp
         };
@@ -878,7 +883,7 @@ mod tests {
             rest,
             [
                 "02:00:00:00:00:01 → ff:ff:ff:ff:ff:ff  ARP who-has 192.0.2.7 tell 192.0.2.1",
-                "02:00:00:00:00:01 → 02:00:00:00:00:07  ARP 192.0.2.1 is-at 02:00:00:00:00:01",
+                "02:00:00:00:00:01 → 02:00:00:00:00:07  ARP 192.0.2.1 is-at 02:00:00:00:00:01  vlan=100",
                 "192.0.2.1 → 198.51.100.7  ICMP echo request id=7 seq=1",
                 "::1 → ::1  ICMPv6 destination unreachable (port unreachable)",
                 "192.0.2.1 → 198.51.100.7  ICMP type=99 code=5",
