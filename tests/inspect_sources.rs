@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{netdojo, peer, run_json};
+use common::{events, netdojo, peer, run_json};
 use etherparse::PacketBuilder;
 use netdojo::inspect::model::{Frame, LinkType};
 use netdojo::inspect::source::pcap::open_path;
@@ -584,11 +584,8 @@ fn an_unknown_interface_lists_the_real_ones() {
 }
 
 /// Whether this process may open a packet socket (root or CAP_NET_RAW).
+#[cfg(target_os = "linux")]
 fn may_capture() -> bool {
-    if !cfg!(target_os = "linux") {
-        eprintln!("skipping: live capture is Linux only");
-        return false;
-    }
     // SAFETY: plain socket(2) probe, closed right away.
     let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
     if fd < 0 {
@@ -598,6 +595,12 @@ fn may_capture() -> bool {
     // SAFETY: closing the descriptor we just opened.
     unsafe { libc::close(fd) };
     true
+}
+
+#[cfg(not(target_os = "linux"))]
+fn may_capture() -> bool {
+    eprintln!("skipping: live capture is Linux only");
+    false
 }
 
 /// Makes loopback traffic (TCP connections to a listener we own) until the
@@ -709,9 +712,7 @@ fn live_capture_without_privilege_says_what_is_missing() {
 }
 
 #[test]
-fn json_view_lists_the_frames_before_a_cut() {
-    // Once the JSON view prints one object per frame, a cut file shows its
-    // good frames, then fails.
+fn the_json_view_shows_the_frames_before_a_cut_then_fails() {
     let dir = scratch("json-cut");
     let file = dir.join("cut.pcap");
     let frames = sample_frames();
@@ -722,17 +723,56 @@ fn json_view_lists_the_frames_before_a_cut() {
     let (out, lines) = run_json(&["inspect", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("capture ends mid-record"),
+        stderr(&out).contains("capture ends mid-record at byte offset "),
         "{}",
         stderr(&out)
     );
-    let shown = lines
-        .iter()
-        .filter(|v| v.get("frame").or(v.get("number")).is_some())
-        .count();
-    if shown == 0 {
-        eprintln!("skipping the JSON part: the JSON view prints no frames yet");
+    let shown: Vec<&serde_json::Value> = events(&lines, "frame");
+    let numbers: Vec<u64> = shown.iter().filter_map(|v| v["frame"].as_u64()).collect();
+    assert_eq!(numbers, [1, 2, 3]);
+}
+
+#[test]
+fn the_json_view_gives_each_frame_of_a_pcapng_its_link_and_lengths() {
+    let Some(mergecap) = peer("mergecap") else {
         return;
-    }
-    assert_eq!(shown, frames.len() - 1, "{lines:#?}");
+    };
+    let dir = scratch("json-links");
+    let ethernet = dir.join("eth.pcap");
+    let raw = dir.join("raw.pcap");
+    let frames = sample_frames();
+    write_pcap(&ethernet, &frames[3..]);
+    let raw_frame = Frame {
+        number: 1,
+        timestamp: Some(Duration::from_secs(1_800_000_000)),
+        link: LinkType::RawIp,
+        data: IPV4_HEADER
+            .split(' ')
+            .map(|b| u8::from_str_radix(b, 16).unwrap())
+            .collect(),
+        original_len: 20,
+    };
+    write_pcap(&raw, &[raw_frame]);
+    let merged = dir.join("merged.pcapng");
+    let out = run(Command::new(mergecap)
+        .args(["-F", "pcapng", "-w"])
+        .arg(&merged)
+        .arg(&ethernet)
+        .arg(&raw));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (out, lines) = run_json(&["inspect", merged.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = events(&lines, "frame");
+    let facts: Vec<(&str, u64, u64)> = shown
+        .iter()
+        .map(|v| {
+            (
+                v["link"].as_str().unwrap_or_default(),
+                v["captured_len"].as_u64().unwrap_or_default(),
+                v["original_len"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    // The snap-length-cut IPv6 frame, then the raw IPv4 header.
+    assert_eq!(facts, [("ethernet", 96, 1474), ("raw_ip", 20, 20)]);
 }

@@ -981,6 +981,25 @@ mod tests {
     }
 
     #[test]
+    fn pcapng_sections_of_either_byte_order_follow_each_other() {
+        let mut first = Ng::new(false);
+        first.interface(1, None);
+        first.packet(0, 1_000_000, &[1; 14], 14);
+        let mut second = Ng::new(true);
+        second.interface(101, Some(3));
+        second.packet(0, 2_500, &[0x45; 20], 20);
+        // A packet naming interface 1 would be wrong here: the new section
+        // starts its own list of interfaces.
+        let mut bytes = first.bytes;
+        bytes.extend(second.bytes);
+        let (frames, err) = read_all(bytes);
+        assert!(err.is_none(), "{err:?}");
+        let links: Vec<LinkType> = frames.iter().map(|f| f.link).collect();
+        assert_eq!(links, [LinkType::Ethernet, LinkType::RawIp]);
+        assert_eq!(frames[1].timestamp, Some(Duration::new(2, 500_000_000)));
+    }
+
+    #[test]
     fn pcapng_skipped_block_cut_short() {
         let mut ng = Ng::new(false);
         let at = ng.bytes.len();
