@@ -82,7 +82,7 @@ pub enum Command {
     /// random number generator, a virtual clock), so a run takes milliseconds
     /// and the same seed gives the same numbers.
     #[command(
-        after_help = "Examples:\n  netdojo compare                                  200 × 1,000 bytes, 10% loss, 20 ms each way\n  netdojo compare --loss 30 --seed 7               heavier loss, another roll of the dice\n  netdojo compare --messages 5 --trace --pace 1s   every frame as a ladder, for a lecture\n  netdojo compare --pcap lab.pcapng                every frame, for netdojo inspect or Wireshark"
+        after_help = "Examples:\n  netdojo compare                                  200 × 1,000 bytes, 10% loss, 20 ms each way\n  netdojo compare --loss 30 --seed 7               heavier loss, another roll of the dice\n  netdojo compare --messages 5 --trace --pace 1s   every frame as a ladder, for a lecture\n  netdojo compare --pcap lab.pcapng                every frame, for netdojo inspect or Wireshark\n  netdojo compare --real                           the kernel's own TCP and UDP, into a slow receiver"
     )]
     Compare(CompareArgs),
 }
@@ -127,6 +127,11 @@ pub struct CompareArgs {
     /// did to each (lost, duplicated, ...) is in the frame's comment.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<std::path::PathBuf>,
+    /// Use this machine's own TCP and UDP on 127.0.0.1 instead of the
+    /// simulation, into a receiver slower than its sender: UDP loses what
+    /// overflows its receive buffer, TCP makes the sender wait.
+    #[arg(long, conflicts_with_all = ["loss", "delay", "jitter", "duplicate", "reorder", "corrupt", "bandwidth", "seed", "trace", "pcap"])]
+    pub real: bool,
 }
 
 /// A link rate in bits per second; `None` is unlimited.

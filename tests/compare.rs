@@ -326,3 +326,43 @@ fn tshark_counts_the_same_retransmissions_as_netdojo() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn real_kernel_tcp_delivers_everything_and_udp_books_balance() {
+    let (out, all) = run_json(&["compare", "--real", "--messages", "300"]);
+    assert!(out.status.success(), "{out:?}");
+    let tcp = result(&all, "tcp");
+    let udp = result(&all, "udp");
+    assert_eq!(tcp["mode"], "real");
+    assert_eq!(
+        (
+            tcp["delivered"].as_u64(),
+            tcp["lost"].as_u64(),
+            tcp["out_of_order"].as_u64()
+        ),
+        (Some(300), Some(0), Some(0))
+    );
+    let (delivered, lost) = (
+        udp["delivered"].as_u64().unwrap(),
+        udp["lost"].as_u64().unwrap(),
+    );
+    assert_eq!(delivered + lost, 300, "{udp}");
+    assert_eq!(udp["duplicated"], 0, "loopback never duplicates");
+    // Every datagram of ours that was lost was dropped by the kernel for a
+    // full buffer; the counter is machine-wide, so it may count more.
+    if cfg!(target_os = "linux") {
+        assert!(udp["kernel_drops"].as_u64().unwrap() >= lost, "{udp}");
+    } else {
+        assert!(udp["kernel_drops"].is_null());
+    }
+}
+
+#[test]
+fn real_mode_refuses_the_simulated_links_flags() {
+    let out = netdojo()
+        .args(["compare", "--real", "--loss", "5"])
+        .output()
+        .expect("run netdojo");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--loss"));
+}

@@ -10,6 +10,8 @@
 //!   a virtual clock, sending numbered messages (the same ones `netdojo udp`
 //!   sends) and counting what arrives.
 //! - [`compare`]: both protocols and a lossless baseline, as one comparison.
+//! - [`real`]: `--real`, the same workload over the kernel's own TCP and
+//!   UDP on loopback, into a receiver slower than its sender.
 //! - [`pcap`]: every frame that entered the link, as a pcapng file, with
 //!   what the link did to it in each frame's comment.
 //!
@@ -18,6 +20,7 @@
 pub mod compare;
 pub mod link;
 pub mod pcap;
+pub mod real;
 pub mod settings;
 pub mod sim;
 
@@ -31,6 +34,16 @@ use crate::report::Reporter;
 /// `netdojo compare`: runs both protocols, then shows the comparison (and,
 /// if asked, the ladder of every frame and the capture).
 pub fn run(args: &CompareArgs, reporter: &Reporter, json: bool) -> anyhow::Result<()> {
+    if args.real {
+        let workload = Workload {
+            messages: args.messages,
+            size: args.size,
+        };
+        reporter.emit(crate::report::lab::real_setup_observation(&workload));
+        let (tcp, udp) = real::run(workload, reporter)?;
+        crate::report::lab::show_real(&tcp, &udp, reporter, json);
+        return Ok(());
+    }
     let scenario = Scenario {
         link: Impairments {
             loss: args.loss,

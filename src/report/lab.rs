@@ -12,9 +12,10 @@ use serde_json::Value;
 
 use super::{Observation, Reporter, duration, thousands};
 use crate::lab::link::{FrameKind, FrameRecord, Side};
+use crate::lab::real::{REAL_PROCESSING, REAL_RCVBUF, REAL_SNDBUF, RealResult};
 use crate::lab::settings::Impairments;
 use crate::lab::sim::{ADDR_A, ADDR_B, MAX_VIRTUAL_TIME, Protocol, RunResult};
-use crate::lab::{Comparison, Scenario};
+use crate::lab::{Comparison, Scenario, Workload};
 use crate::layer::Layer;
 
 /// Shows the results of a comparison (the link was shown before the runs).
@@ -153,6 +154,15 @@ pub fn table(tcp: &RunResult, udp: &RunResult) -> String {
             r.retransmissions().map_or("n/a".into(), thousands)
         }),
     ];
+    render_rows(
+        rows.iter()
+            .map(|(l, t, u)| (l.as_str(), t.clone(), u.clone()))
+            .collect(),
+    )
+}
+
+/// Rows of `label  TCP  UDP`, aligned, under a header.
+fn render_rows(rows: Vec<(&str, String, String)>) -> String {
     let w0 = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
     let w1 = rows
         .iter()
@@ -253,6 +263,160 @@ pub fn conclusions(cmp: &Comparison) -> Vec<String> {
             duration(u)
         ));
     }
+    out
+}
+
+/// The setting of `--real`: who talks to whom, and how slow the receiver is.
+pub fn real_setup_observation(workload: &Workload) -> Observation {
+    Observation::new(
+        Layer::Transport,
+        "real_setup",
+        format!(
+            "{} messages of {} bytes over this machine's own TCP, then its own UDP, on 127.0.0.1, into a receiver that asks for a {}-byte receive buffer and spends {} on each message: slower than its sender (whose TCP send buffer is {} bytes, so that it feels the wait)",
+            thousands(workload.messages),
+            thousands(workload.size as u64),
+            thousands(REAL_RCVBUF as u64),
+            short_duration(REAL_PROCESSING),
+            thousands(REAL_SNDBUF as u64)
+        ),
+    )
+    .field("messages", workload.messages)
+    .field("size", workload.size)
+    .field("rcvbuf_requested", REAL_RCVBUF)
+    .field("processing_ms", ms(REAL_PROCESSING))
+}
+
+/// Shows what the real kernel did, side by side.
+pub fn show_real(tcp: &RealResult, udp: &RealResult, reporter: &Reporter, json: bool) {
+    if json {
+        for r in [tcp, udp] {
+            let fields: Vec<(&str, Value)> = vec![
+                ("mode", "real".into()),
+                ("protocol", r.protocol.name().to_lowercase().into()),
+                ("sent", r.sent.into()),
+                ("delivered", r.delivered.into()),
+                ("lost", r.lost.into()),
+                ("duplicated", r.duplicated.into()),
+                ("out_of_order", r.out_of_order.into()),
+                ("bytes_delivered", r.bytes_delivered.into()),
+                ("completion_ms", ms(r.completion).into()),
+                ("sender_ms", ms(r.sender_time).into()),
+                ("latency_p50_ms", r.latency_p50.map(ms).into()),
+                ("latency_p95_ms", r.latency_p95.map(ms).into()),
+                ("latency_max_ms", r.latency_max.map(ms).into()),
+                ("rcvbuf", r.rcvbuf.into()),
+                ("kernel_drops", r.kernel_drops.into()),
+            ];
+            reporter.item("result", &fields, "");
+        }
+    } else {
+        let opt = |d: Option<Duration>| d.map_or("n/a".to_string(), duration);
+        let goodput = |r: &RealResult| {
+            let secs = r.completion.as_secs_f64();
+            if secs > 0.0 {
+                rate(r.bytes_delivered as f64 * 8.0 / secs)
+            } else {
+                "n/a".into()
+            }
+        };
+        let kernel = |r: &RealResult| match (r.protocol, r.kernel_drops) {
+            (Protocol::Tcp, _) => "n/a".to_string(),
+            (_, Some(n)) => thousands(n),
+            (_, None) => format!("not on {}", std::env::consts::OS),
+        };
+        let rows: Vec<(&str, String, String)> = vec![
+            (
+                "messages delivered",
+                format!("{} of {}", thousands(tcp.delivered), thousands(tcp.sent)),
+                format!("{} of {}", thousands(udp.delivered), thousands(udp.sent)),
+            ),
+            ("lost", thousands(tcp.lost), thousands(udp.lost)),
+            (
+                "duplicated",
+                thousands(tcp.duplicated),
+                thousands(udp.duplicated),
+            ),
+            (
+                "out of order",
+                thousands(tcp.out_of_order),
+                thousands(udp.out_of_order),
+            ),
+            (
+                "bytes delivered",
+                thousands(tcp.bytes_delivered),
+                thousands(udp.bytes_delivered),
+            ),
+            (
+                "sender done after",
+                duration(tcp.sender_time),
+                duration(udp.sender_time),
+            ),
+            (
+                "receiver done after",
+                duration(tcp.completion),
+                duration(udp.completion),
+            ),
+            ("goodput", goodput(tcp), goodput(udp)),
+            ("latency p50", opt(tcp.latency_p50), opt(udp.latency_p50)),
+            ("latency p95", opt(tcp.latency_p95), opt(udp.latency_p95)),
+            ("latency max", opt(tcp.latency_max), opt(udp.latency_max)),
+            (
+                "receive buffer",
+                thousands(tcp.rcvbuf as u64),
+                thousands(udp.rcvbuf as u64),
+            ),
+            ("kernel drops (RcvbufErrors)", kernel(tcp), kernel(udp)),
+        ];
+        reporter.note(&render_rows(rows));
+    }
+    for sentence in real_conclusions(tcp, udp) {
+        reporter.emit(Observation::new(Layer::Transport, "conclusion", sentence));
+    }
+}
+
+/// What `--real` showed, in sentences built from its numbers.
+pub fn real_conclusions(tcp: &RealResult, udp: &RealResult) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut s = format!(
+        "UDP's sender handed all {} datagrams to the kernel in {} and never waited; the slow receiver read {}",
+        thousands(udp.sent),
+        duration(udp.sender_time),
+        thousands(udp.delivered)
+    );
+    if udp.lost > 0 {
+        s.push_str(&format!(
+            ", and {} were lost without anyone being told",
+            thousands(udp.lost)
+        ));
+        match udp.kernel_drops {
+            Some(k) => s.push_str(&format!(
+                " (the kernel's RcvbufErrors counter rose by {} meanwhile: datagrams dropped for a full receive buffer, counted for the whole machine)",
+                thousands(k)
+            )),
+            None => s.push_str(&format!(
+                " (the kernel's own drop counter is Linux's /proc/net/snmp: not available on {})",
+                std::env::consts::OS
+            )),
+        }
+    }
+    out.push(s + ".");
+    let mut s = if tcp.lost == 0 && tcp.out_of_order == 0 {
+        format!("TCP delivered all {} in order", thousands(tcp.delivered))
+    } else {
+        format!(
+            "TCP delivered {} of {}",
+            thousands(tcp.delivered),
+            thousands(tcp.sent)
+        )
+    };
+    if tcp.sender_time > udp.sender_time {
+        s.push_str(&format!(
+            ": when the receiver's buffer filled, its window closed and the kernel made the sender wait, so writing took {} instead of UDP's {} (flow control)",
+            duration(tcp.sender_time),
+            duration(udp.sender_time)
+        ));
+    }
+    out.push(s + ".");
     out
 }
 

@@ -614,14 +614,14 @@ fn list(sizes: &[usize]) -> String {
 
 /// Linux's count of UDP datagrams dropped because a receive buffer was full.
 #[cfg(target_os = "linux")]
-fn kernel_rcvbuf_errors() -> Option<u64> {
+pub(crate) fn kernel_rcvbuf_errors() -> Option<u64> {
     let snmp = std::fs::read_to_string("/proc/net/snmp").ok()?;
     snmp_counter(&snmp, "Udp", "RcvbufErrors")
 }
 
 /// Elsewhere there is no such file.
 #[cfg(not(target_os = "linux"))]
-fn kernel_rcvbuf_errors() -> Option<u64> {
+pub(crate) fn kernel_rcvbuf_errors() -> Option<u64> {
     None
 }
 

@@ -1,0 +1,266 @@
+//! `netdojo compare --real`: the same workload over the operating system's
+//! own TCP and UDP on loopback, into a receiver deliberately slower than its
+//! sender.
+//!
+//! Loopback loses nothing on its own, so the loss here is the one every
+//! real network program meets first: a receiver that cannot keep up. The
+//! receiver asks for a small receive buffer ([`REAL_RCVBUF`]) and spends
+//! [`REAL_PROCESSING`] on each message. Over UDP the sender does not know
+//! and does not care: when the buffer is full the kernel drops the next
+//! datagram (and, on Linux, counts it in `RcvbufErrors`). Over TCP the
+//! receiver's window shrinks to zero and the kernel makes the sender wait:
+//! flow control. Nothing is lost, and the sender takes as long as the
+//! receiver.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
+
+use super::settings::Workload;
+use super::sim::Protocol;
+use crate::cli::Rate;
+use crate::report::Reporter;
+use crate::udp::tracker::{Arrival, SequenceTracker};
+use crate::udp::wire::{self, Datagram};
+use crate::udp::{demo, sender};
+
+/// The receive buffer the slow receiver asks for (SO_RCVBUF), in bytes.
+/// Linux doubles it for its bookkeeping, and each 1,000-byte datagram costs
+/// about 2 KiB there on loopback, so only a handful fit: plenty to show
+/// overflow, and the same for TCP, whose window it bounds.
+pub const REAL_RCVBUF: usize = 8192;
+
+/// The TCP sender's own send buffer (SO_SNDBUF), in bytes. Left to Linux's
+/// autotuning (up to 4 MiB) it would swallow the whole workload, so that
+/// write() returned at once while the bytes still waited in the kernel:
+/// small, the sender itself feels the receiver's window.
+pub const REAL_SNDBUF: usize = 8192;
+
+/// How long the receiver works on each message, like an application that
+/// does something with what it reads. 1 ms makes 200 messages take a
+/// fifth of a second: slow enough that a sender that does not wait
+/// overruns it, quick enough for a lecture.
+pub const REAL_PROCESSING: Duration = Duration::from_millis(1);
+
+/// The UDP receiver gives up this long after the last datagram (when every
+/// end marker was dropped too) and closes its count with what it knows.
+const REAL_IDLE: Duration = Duration::from_secs(1);
+
+/// The TCP receiver gives up on a connection that sends nothing for this
+/// long: far longer than any pause on loopback.
+const TCP_STALL: Duration = Duration::from_secs(10);
+
+/// What one protocol did on the real kernel.
+#[derive(Clone, Debug)]
+pub struct RealResult {
+    pub protocol: Protocol,
+    /// Messages the application sent.
+    pub sent: u64,
+    /// Distinct messages the receiving application read.
+    pub delivered: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub out_of_order: u64,
+    pub bytes_delivered: u64,
+    /// From the first send to the receiver's last read.
+    pub completion: Duration,
+    /// How long the sender took to hand every message to its kernel.
+    pub sender_time: Duration,
+    /// Per message, from the send call to the receiver's read (one clock:
+    /// both ends run on this machine).
+    pub latency_p50: Option<Duration>,
+    pub latency_p95: Option<Duration>,
+    pub latency_max: Option<Duration>,
+    /// The receive buffer the kernel really gave (it may round or double).
+    pub rcvbuf: usize,
+    /// How much Linux's `RcvbufErrors` (UDP datagrams dropped for a full
+    /// buffer, machine-wide) rose during the run; `None` where it cannot be
+    /// read, and for TCP, which never drops for this reason.
+    pub kernel_drops: Option<u64>,
+}
+
+/// Runs the workload over kernel TCP, then kernel UDP, on 127.0.0.1.
+pub fn run(workload: Workload, reporter: &Reporter) -> anyhow::Result<(RealResult, RealResult)> {
+    let tcp = run_tcp(workload).context("the real-kernel TCP run failed")?;
+    let udp = run_udp(workload, reporter).context("the real-kernel UDP run failed")?;
+    Ok((tcp, udp))
+}
+
+fn loopback() -> SocketAddr {
+    (Ipv4Addr::LOCALHOST, 0).into()
+}
+
+/// The slow receiver's bookkeeping, shared by both protocols.
+struct Books {
+    tracker: SequenceTracker,
+    latencies_ns: Vec<u64>,
+    duplicated: u64,
+    out_of_order: u64,
+    last_read: Option<Instant>,
+}
+
+impl Books {
+    fn new() -> Self {
+        Books {
+            tracker: SequenceTracker::new(),
+            latencies_ns: Vec::new(),
+            duplicated: 0,
+            out_of_order: 0,
+            last_read: None,
+        }
+    }
+
+    fn record(&mut self, seq: u64, sent_at_ns: u64) {
+        match self.tracker.record(seq) {
+            Arrival::Duplicate | Arrival::Stale => {
+                self.duplicated += 1;
+                return;
+            }
+            Arrival::Late => self.out_of_order += 1,
+            _ => {}
+        }
+        self.latencies_ns
+            .push(wire::now_ns().saturating_sub(sent_at_ns));
+        self.last_read = Some(Instant::now());
+    }
+
+    fn finish(
+        mut self,
+        protocol: Protocol,
+        workload: Workload,
+        start: Instant,
+        sender_time: Duration,
+        rcvbuf: usize,
+        kernel_drops: Option<u64>,
+    ) -> RealResult {
+        let counts = self
+            .tracker
+            .end(workload.messages)
+            .unwrap_or_else(|| self.tracker.counts());
+        self.latencies_ns.sort_unstable();
+        let l = &self.latencies_ns;
+        let pick = |q: f64| {
+            (!l.is_empty()).then(|| {
+                let rank = ((q * l.len() as f64).ceil() as usize).clamp(1, l.len());
+                Duration::from_nanos(l[rank - 1])
+            })
+        };
+        RealResult {
+            protocol,
+            sent: workload.messages,
+            delivered: counts.received,
+            lost: workload.messages - counts.received.min(workload.messages),
+            duplicated: self.duplicated,
+            out_of_order: self.out_of_order,
+            bytes_delivered: counts.received * workload.size as u64,
+            completion: self.last_read.map_or(Duration::ZERO, |t| t - start),
+            sender_time,
+            latency_p50: pick(0.5),
+            latency_p95: pick(0.95),
+            latency_max: l.last().map(|&ns| Duration::from_nanos(ns)),
+            rcvbuf,
+            kernel_drops,
+        }
+    }
+}
+
+fn run_tcp(workload: Workload) -> anyhow::Result<RealResult> {
+    // The buffer is set on the listening socket, before listen(), so that the
+    // accepted connection inherits it and the handshake advertises it.
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, Some(SockProtocol::TCP))?;
+    listener.set_recv_buffer_size(REAL_RCVBUF)?;
+    listener.bind(&loopback().into())?;
+    listener.listen(1)?;
+    let listener: TcpListener = listener.into();
+    let addr = listener.local_addr()?;
+    let rcvbuf = socket2::SockRef::from(&listener).recv_buffer_size()?;
+
+    let receiver = std::thread::spawn(move || -> anyhow::Result<Books> {
+        let (mut stream, _) = listener.accept().context("accept")?;
+        stream.set_read_timeout(Some(TCP_STALL))?;
+        let mut books = Books::new();
+        let mut message = vec![0u8; workload.size];
+        for _ in 0..workload.messages {
+            stream
+                .read_exact(&mut message)
+                .context("read a message from the TCP stream")?;
+            if let Datagram::Numbered { seq, sent_at_ns } = wire::decode(&message) {
+                books.record(seq, sent_at_ns);
+            }
+            std::thread::sleep(REAL_PROCESSING);
+        }
+        Ok(books)
+    });
+
+    let start = Instant::now();
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(SockProtocol::TCP))?;
+    socket.set_send_buffer_size(REAL_SNDBUF)?;
+    socket
+        .connect(&addr.into())
+        .with_context(|| format!("connect to {addr}"))?;
+    let mut stream: TcpStream = socket.into();
+    let mut message = vec![b'.'; workload.size];
+    for seq in 0..workload.messages {
+        wire::encode_numbered(&mut message, seq, wire::now_ns());
+        stream
+            .write_all(&message)
+            .with_context(|| format!("write message #{seq} to {addr}"))?;
+    }
+    let sender_time = start.elapsed();
+    let books = receiver
+        .join()
+        .map_err(|_| anyhow::anyhow!("the TCP receiver panicked"))??;
+    drop(stream);
+    Ok(books.finish(Protocol::Tcp, workload, start, sender_time, rcvbuf, None))
+}
+
+fn run_udp(workload: Workload, reporter: &Reporter) -> anyhow::Result<RealResult> {
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(SockProtocol::UDP))?;
+    socket.set_recv_buffer_size(REAL_RCVBUF)?;
+    socket.bind(&loopback().into())?;
+    let rcvbuf = socket.recv_buffer_size()?;
+    let socket: UdpSocket = socket.into();
+    socket.set_read_timeout(Some(REAL_IDLE))?;
+    let addr = socket.local_addr()?;
+    let tx = sender::connected_socket(addr)?;
+
+    let drops_before = demo::kernel_rcvbuf_errors();
+    let receiver = std::thread::spawn(move || {
+        let mut books = Books::new();
+        let mut ended = false;
+        let mut buf = vec![0u8; wire::MAX_PAYLOAD];
+        while let Ok(len) = socket.recv(&mut buf) {
+            match wire::decode(&buf[..len]) {
+                Datagram::Numbered { seq, sent_at_ns } => {
+                    books.record(seq, sent_at_ns);
+                    std::thread::sleep(REAL_PROCESSING);
+                }
+                Datagram::End { .. } => {
+                    ended = true;
+                    break;
+                }
+                Datagram::Other => {}
+            }
+        }
+        // Kept open until here: closed early, its port would answer the
+        // sender's last end markers with ICMP "port unreachable".
+        (books, ended, socket)
+    });
+
+    let start = Instant::now();
+    let mut summary =
+        sender::send_numbered(&tx, workload.messages, workload.size, Rate::Max, reporter);
+    let sender_time = start.elapsed();
+    sender::send_end_markers(&tx, workload.messages, &mut summary, reporter);
+    let (books, _ended, _socket) = receiver
+        .join()
+        .map_err(|_| anyhow::anyhow!("the UDP receiver panicked"))?;
+    let drops = match (drops_before, demo::kernel_rcvbuf_errors()) {
+        (Some(before), Some(after)) => Some(after.saturating_sub(before)),
+        _ => None,
+    };
+    Ok(books.finish(Protocol::Udp, workload, start, sender_time, rcvbuf, drops))
+}
