@@ -110,8 +110,12 @@ pub struct LadderRow {
     pub ack: Option<u32>,
     /// Payload bytes.
     pub len: u32,
-    /// The window field as sent (not scaled: the scale is a SYN option).
+    /// The window field as sent.
     pub window: u16,
+    /// The window in bytes: the field shifted by the window scale both SYNs
+    /// agreed on (a SYN's own window is never scaled). `None` when the
+    /// handshake is not in the capture, so the scale is unknown.
+    pub window_scaled: Option<u32>,
     pub kind: SegmentKind,
     pub marks: Vec<Mark>,
 }
@@ -153,6 +157,8 @@ struct Side {
     dup_acks: u32,
     /// Whether this side has sent any data (for the handshake's third ACK).
     sent_data: bool,
+    /// Its SYN was seen, with this window scale option (if any).
+    syn_scale: Option<Option<u8>>,
 }
 
 impl Side {
@@ -307,6 +313,19 @@ impl LadderTracker {
             }
         }
         me.last_window = Some(seg.window);
+        if syn && me.syn_scale.is_none() {
+            me.syn_scale = Some(seg.window_scale);
+        }
+        // RFC 7323: windows are scaled only when both SYNs offered the option.
+        let window_scaled = if syn {
+            Some(u32::from(seg.window))
+        } else {
+            match (me.syn_scale, peer.syn_scale) {
+                (Some(Some(shift)), Some(Some(_))) => Some(u32::from(seg.window) << shift),
+                (Some(_), Some(_)) => Some(u32::from(seg.window)),
+                _ => None,
+            }
+        };
         if seg.window == 0 && !rst && !syn {
             marks.push(Mark::ZeroWindow);
         }
@@ -374,6 +393,7 @@ impl LadderTracker {
             ack: rel_ack,
             len: len as u32,
             window: seg.window,
+            window_scaled,
             kind,
             marks,
         }

@@ -43,6 +43,9 @@ pub struct TcpSegment<'a> {
     /// The payload the capture holds (fewer bytes than were sent when the
     /// snap length cut the frame).
     pub payload: &'a [u8],
+    /// The window scale option (a shift count), read from SYN segments only:
+    /// later windows are the field times 2^scale when both sides offered it.
+    pub window_scale: Option<u8>,
 }
 
 impl<'a> TcpSegment<'a> {
@@ -71,6 +74,11 @@ impl<'a> TcpSegment<'a> {
             flags,
             window,
             payload: payload_bytes(&frame.data, payload),
+            window_scale: if flags.has(TcpFlags::SYN) {
+                syn_window_scale(&frame.data, payload.0, (src_port, dst_port, seq))
+            } else {
+                None
+            },
         })
     }
 
@@ -81,6 +89,49 @@ impl<'a> TcpSegment<'a> {
             + u64::from(self.flags.has(TcpFlags::SYN))
             + u64::from(self.flags.has(TcpFlags::FIN))
     }
+}
+
+/// The window scale option of a SYN whose payload starts at `payload_start`.
+///
+/// [`Facts`] say where the payload is, not where the TCP header starts, so
+/// the header is found by walking back: it is 20 to 60 bytes long, starts
+/// with the segment's ports and sequence number, and its data offset points
+/// at the payload. Only SYNs carry the option, so this runs on few frames.
+fn syn_window_scale(
+    data: &[u8],
+    payload_start: usize,
+    (sport, dport, seq): (u16, u16, u32),
+) -> Option<u8> {
+    let mut head = [0u8; 8];
+    head[..2].copy_from_slice(&sport.to_be_bytes());
+    head[2..4].copy_from_slice(&dport.to_be_bytes());
+    head[4..].copy_from_slice(&seq.to_be_bytes());
+    let header_len = (20..=60).step_by(4).find(|&len| {
+        payload_start
+            .checked_sub(len)
+            .and_then(|h| Some((data.get(h..h + 8)?, data.get(h + 12)?)))
+            .is_some_and(|(start, &offset)| start == head && usize::from(offset >> 4) * 4 == len)
+    })?;
+    let options = data.get(payload_start - header_len + 20..payload_start)?;
+    let mut i = 0;
+    while let Some(&kind) = options.get(i) {
+        match kind {
+            0 => return None,
+            1 => i += 1,
+            _ => {
+                let len = usize::from(*options.get(i + 1)?);
+                if kind == 3 && len == 3 {
+                    // RFC 7323: a shift above 14 is treated as 14.
+                    return options.get(i + 2).map(|&shift| shift.min(14));
+                }
+                if len < 2 {
+                    return None;
+                }
+                i += len;
+            }
+        }
+    }
+    None
 }
 
 /// The bytes of a `(start, end)` range of the frame, clamped to what was
@@ -266,6 +317,38 @@ mod tests {
         assert_eq!(payload_bytes(&data, (2, 100)), &[3, 4]);
         assert_eq!(payload_bytes(&data, (9, 100)), &[] as &[u8]);
         assert_eq!(payload_bytes(&data, (3, 1)), &[] as &[u8]);
+    }
+
+    #[test]
+    fn the_window_scale_is_read_from_a_syn() {
+        // Ports 1 → 2, seq 7, a 28-byte header: MSS 1460, NOP, window scale 7.
+        let mut header = vec![0, 1, 0, 2, 0, 0, 0, 7, 0, 0, 0, 0, 7 << 4, 0x02, 0xff, 0xff];
+        header.extend([0, 0, 0, 0]);
+        header.extend([2, 4, 0x05, 0xb4, 1, 3, 3, 7]);
+        let frame = [vec![0xaa; 14], header].concat();
+        let end = frame.len();
+        assert_eq!(syn_window_scale(&frame, end, (1, 2, 7)), Some(7));
+        assert_eq!(
+            syn_window_scale(&frame, end, (1, 2, 8)),
+            None,
+            "another segment"
+        );
+        assert_eq!(syn_window_scale(&frame, 5, (1, 2, 7)), None);
+        // A header without the option.
+        let mut plain = vec![0, 1, 0, 2, 0, 0, 0, 7, 0, 0, 0, 0, 5 << 4, 0x02, 0xff, 0xff];
+        plain.extend([0, 0, 0, 0]);
+        assert_eq!(syn_window_scale(&plain, plain.len(), (1, 2, 7)), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn reading_the_window_scale_never_panics(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..100),
+            start in 0usize..120,
+            sport in 0u16..3, dport in 0u16..3, seq in 0u32..3,
+        ) {
+            let _ = syn_window_scale(&data, start, (sport, dport, seq));
+        }
     }
 
     #[test]

@@ -60,7 +60,7 @@ impl<W: Write> LadderView<W> {
         }
     }
 
-    fn header(&mut self, flow: &Flow) -> io::Result<()> {
+    fn header(&mut self, flow: &Flow, opens_with_syn: bool) -> io::Result<()> {
         if self.json {
             let v = json!({
                 "event": "ladder_stream",
@@ -82,8 +82,15 @@ impl<W: Write> LadderView<W> {
         )?;
         writeln!(
             self.out,
-            "seq and ack are relative: each side's first sequence number (its SYN) is 0\n"
+            "seq and ack are relative: each side's first sequence number (its SYN) is 0"
         )?;
+        if !opens_with_syn {
+            writeln!(
+                self.out,
+                "the handshake is not in the capture: windows are the field as sent, scale unknown (win 64?)"
+            )?;
+        }
+        writeln!(self.out)?;
         let lead = FRAME_WIDTH + TIME_WIDTH + 2 * MARGIN.len();
         let columns = format!(
             "{:>FRAME_WIDTH$}{MARGIN}{:>TIME_WIDTH$}{MARGIN}",
@@ -163,6 +170,7 @@ impl<W: Write> LadderView<W> {
                 "ack": row.ack,
                 "len": row.len,
                 "window": row.window,
+                "window_scaled": row.window_scaled,
                 "kind": row.kind.name(),
                 "marks": marks,
             });
@@ -248,7 +256,7 @@ impl<W: Write> PacketView for LadderView<W> {
         if !self.started {
             self.started = true;
             if let Some(flow) = self.finder.flow().copied() {
-                self.header(&flow)?;
+                self.header(&flow, seg.flags.has(TcpFlags::SYN))?;
             }
         }
         let row = self.tracker.segment(from_client, &seg);
@@ -325,7 +333,10 @@ pub fn render_row(row: &LadderRow) -> String {
     if let Some(ack) = row.ack {
         details.push_str(&format!(" ack {ack}"));
     }
-    details.push_str(&format!(" win {}", row.window));
+    match row.window_scaled {
+        Some(window) => details.push_str(&format!(" win {window}")),
+        None => details.push_str(&format!(" win {}?", row.window)),
+    }
     let kind = match row.kind {
         SegmentKind::Handshake => Some("handshake"),
         SegmentKind::Fin => Some("close"),
