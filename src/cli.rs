@@ -82,7 +82,7 @@ pub enum Command {
     /// random number generator, a virtual clock), so a run takes milliseconds
     /// and the same seed gives the same numbers.
     #[command(
-        after_help = "Examples:\n  netdojo compare                                  200 × 1,000 bytes, 10% loss, 20 ms each way\n  netdojo compare --loss 30 --seed 7               heavier loss, another roll of the dice\n  netdojo compare --messages 5 --trace --pace 1s   every frame as a ladder, for a lecture\n  netdojo compare --pcap lab.pcapng                every frame, for netdojo inspect or Wireshark\n  netdojo compare --real                           the kernel's own TCP and UDP, into a slow receiver"
+        after_help = "Examples:\n  netdojo compare                                  200 × 1,000 bytes, 10% loss, 20 ms each way\n  netdojo compare --loss 30 --seed 7               heavier loss, another roll of the dice\n  netdojo compare --messages 5 --trace --pace 1s   every frame as a ladder, for a lecture\n  netdojo compare --pcap lab.pcapng                every frame, for netdojo inspect or Wireshark\n  netdojo compare --real                           the kernel's own TCP and UDP, into a slow receiver\n  netdojo compare --sweep loss=0,1,5,10,20,30 --svg loss.svg   a trend over 5 seeds per value"
     )]
     Compare(CompareArgs),
 }
@@ -132,6 +132,17 @@ pub struct CompareArgs {
     /// overflows its receive buffer, TCP makes the sender wait.
     #[arg(long, conflicts_with_all = ["loss", "delay", "jitter", "duplicate", "reorder", "corrupt", "bandwidth", "seed", "trace", "pcap"])]
     pub real: bool,
+    /// Repeat the comparison over several values of one setting, e.g.
+    /// loss=0,1,5,10,20,30 (any of loss, delay, jitter, duplicate, reorder,
+    /// corrupt, bandwidth, messages, size), with --seeds seeds per value.
+    #[arg(long, value_name = "PARAM=V1,V2,...", value_parser = crate::lab::sweep::parse_sweep, conflicts_with_all = ["trace", "pcap", "real"])]
+    pub sweep: Option<crate::lab::sweep::Sweep>,
+    /// Seeds per value of a sweep (from --seed on), 1 to 50.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=crate::lab::sweep::MAX_SEEDS), requires = "sweep")]
+    pub seeds: u64,
+    /// Also draw the sweep as an SVG chart, for slides.
+    #[arg(long, value_name = "FILE.svg", requires = "sweep")]
+    pub svg: Option<std::path::PathBuf>,
 }
 
 /// A link rate in bits per second; `None` is unlimited.

@@ -366,3 +366,75 @@ fn real_mode_refuses_the_simulated_links_flags() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--loss"));
 }
+
+#[test]
+fn a_sweep_reports_one_point_per_value_and_draws_a_chart() {
+    let svg = std::env::temp_dir().join(format!("netdojo-sweep-{}.svg", std::process::id()));
+    let out = netdojo()
+        .args([
+            "--json",
+            "compare",
+            "--messages",
+            "30",
+            "--seeds",
+            "3",
+            "--sweep",
+            "loss=0,10,20",
+            "--svg",
+        ])
+        .arg(&svg)
+        .output()
+        .expect("run netdojo");
+    assert!(out.status.success(), "{out:?}");
+    // No progress bar when stdout is not a terminal, and nothing but JSON.
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = common::json_lines(&out.stdout);
+    let points = events(&all, "sweep_point");
+    let values: Vec<&str> = points
+        .iter()
+        .map(|p| p["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["0", "10", "20"]);
+    for p in &points {
+        assert_eq!(p["seeds"], 3);
+        assert_eq!(p["tcp_delivered_pct"], 100.0, "{p}");
+    }
+    assert_eq!(points[0]["udp_delivered_pct"], 100.0);
+    assert!(points[2]["udp_delivered_pct"].as_f64() < Some(100.0));
+    let drawn = std::fs::read_to_string(&svg).expect("the chart was written");
+    assert!(drawn.contains("<svg") && drawn.contains("TCP completion time"));
+    let _ = std::fs::remove_file(&svg);
+    // The same sweep twice gives the same numbers.
+    let (_, again) = run_json(&[
+        "compare",
+        "--messages",
+        "30",
+        "--seeds",
+        "3",
+        "--sweep",
+        "loss=0,10,20",
+    ]);
+    assert_eq!(events(&again, "sweep_point"), points);
+}
+
+#[test]
+fn a_sweep_over_an_unknown_parameter_is_a_usage_error() {
+    for (args, needle) in [
+        (&["compare", "--sweep", "speed=1,2"][..], "--sweep"),
+        (&["compare", "--sweep", "loss=5,200"][..], "--sweep"),
+        (&["compare", "--seeds", "3"][..], "--sweep"),
+        (
+            &["compare", "--sweep", "loss=1", "--seeds", "0"][..],
+            "--seeds",
+        ),
+    ] {
+        let out = netdojo().args(args).output().expect("run netdojo");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}

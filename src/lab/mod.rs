@@ -12,6 +12,8 @@
 //! - [`compare`]: both protocols and a lossless baseline, as one comparison.
 //! - [`real`]: `--real`, the same workload over the kernel's own TCP and
 //!   UDP on loopback, into a receiver slower than its sender.
+//! - [`sweep`]: `--sweep PARAM=V1,V2,...`, the comparison over several values
+//!   of one setting and several seeds each.
 //! - [`pcap`]: every frame that entered the link, as a pcapng file, with
 //!   what the link did to it in each frame's comment.
 //!
@@ -23,6 +25,7 @@ pub mod pcap;
 pub mod real;
 pub mod settings;
 pub mod sim;
+pub mod sweep;
 
 pub use compare::{Comparison, compare};
 pub use settings::{Impairments, Scenario, Workload};
@@ -60,6 +63,24 @@ pub fn run(args: &CompareArgs, reporter: &Reporter, json: bool) -> anyhow::Resul
         },
         seed: args.seed,
     };
+    if let Some(sweep) = &args.sweep {
+        reporter.emit(crate::report::lab::sweep_link_observation(
+            &scenario,
+            sweep.param,
+            &sweep.values,
+            args.seeds,
+        ));
+        let total = sweep.values.len() as u64 * args.seeds * 2;
+        let bar = crate::report::lab::progress_bar(total, json);
+        let points = sweep::run(sweep, &scenario, args.seeds, &|| bar.inc(1));
+        bar.finish_and_clear();
+        crate::report::lab::show_sweep(sweep.param, &points, args.seeds, reporter, json);
+        if let Some(path) = &args.svg {
+            crate::report::lab::write_svg(path, sweep.param, &points)?;
+            crate::report::lab::show_svg_written(path, reporter);
+        }
+        return Ok(());
+    }
     let keep_frames = args.trace || args.pcap.is_some();
     reporter.emit(crate::report::lab::link_observation(&scenario));
     let cmp = compare(&scenario, keep_frames);

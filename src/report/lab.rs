@@ -15,6 +15,7 @@ use crate::lab::link::{FrameKind, FrameRecord, Side};
 use crate::lab::real::{REAL_PROCESSING, REAL_RCVBUF, REAL_SNDBUF, RealResult};
 use crate::lab::settings::Impairments;
 use crate::lab::sim::{ADDR_A, ADDR_B, MAX_VIRTUAL_TIME, Protocol, RunResult};
+use crate::lab::sweep::{Param, Summary, SweepPoint, SweepValue, summarize};
 use crate::lab::{Comparison, Scenario, Workload};
 use crate::layer::Layer;
 
@@ -81,6 +82,28 @@ pub fn link_observation(s: &Scenario) -> Observation {
     .field("corrupt_pct", l.corrupt)
     .field("bandwidth_bps", l.bandwidth)
     .field("seed", s.seed)
+}
+
+/// The link of a sweep: the base settings, and which one each value replaces.
+pub fn sweep_link_observation(
+    s: &Scenario,
+    param: Param,
+    values: &[SweepValue],
+    seeds: u64,
+) -> Observation {
+    let mut obs = link_observation(s);
+    let list: Vec<String> = values.iter().map(|v| value_label(param, v)).collect();
+    obs.text.push_str(&format!(
+        ". Sweeping {} over {}, with {seeds} seed{} per value (seeds {} to {}): each value replaces the setting above",
+        param.name(),
+        list.join(", "),
+        plural(seeds),
+        s.seed,
+        s.seed.wrapping_add(seeds - 1)
+    ));
+    obs.field("sweep", param.name())
+        .field("values", list)
+        .field("seeds", seeds)
 }
 
 /// `10% loss, 20 ms delay each way, 10.0 Mbit/s`.
@@ -616,4 +639,395 @@ fn plural(n: u64) -> &'static str {
 
 fn dotted(a: [u8; 4]) -> String {
     std::net::Ipv4Addr::from(a).to_string()
+}
+
+/// The sweep's progress, on a terminal only: never in `--json`, never when
+/// stdout is a file or a pipe (a script does not want bars in its input).
+pub fn progress_bar(total: u64, json: bool) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if json || !std::io::stdout().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// `10%`, `20 ms`, `1mbit`: a sweep value with its unit.
+fn value_label(param: Param, v: &SweepValue) -> String {
+    match param.unit() {
+        "%" => format!("{}%", pct(v.number)),
+        "ms" => short_duration(Duration::from_secs_f64(v.number / 1e3)),
+        _ => v.label.clone(),
+    }
+}
+
+/// Shows a sweep: one row per value (JSON: one object per value), a chart
+/// drawn with text, and what the trend says.
+pub fn show_sweep(
+    param: Param,
+    points: &[SweepPoint],
+    seeds: u64,
+    reporter: &Reporter,
+    json: bool,
+) {
+    let rows: Vec<(String, Summary, Summary)> = points
+        .iter()
+        .map(|p| {
+            (
+                value_label(param, &p.value),
+                summarize(&p.tcp),
+                summarize(&p.udp),
+            )
+        })
+        .collect();
+    if json {
+        for (p, (_, t, u)) in points.iter().zip(&rows) {
+            let mut fields: Vec<(&str, Value)> = vec![
+                ("param", param.name().into()),
+                ("value", p.value.label.clone().into()),
+                ("seeds", seeds.into()),
+            ];
+            fields.extend([
+                (
+                    "tcp_completion_mean_ms",
+                    round3(t.completion_mean_s * 1e3).into(),
+                ),
+                (
+                    "tcp_completion_min_ms",
+                    round3(t.completion_min_s * 1e3).into(),
+                ),
+                (
+                    "tcp_completion_max_ms",
+                    round3(t.completion_max_s * 1e3).into(),
+                ),
+                ("tcp_delivered_pct", round3(t.delivered_pct).into()),
+                (
+                    "tcp_retransmissions_mean",
+                    round3(t.retransmissions_mean).into(),
+                ),
+                ("tcp_goodput_mean_bps", t.goodput_mean_bps.round().into()),
+                ("tcp_capped_runs", t.capped.into()),
+                (
+                    "udp_completion_mean_ms",
+                    round3(u.completion_mean_s * 1e3).into(),
+                ),
+                ("udp_delivered_pct", round3(u.delivered_pct).into()),
+                ("udp_lost_mean", round3(u.lost_mean).into()),
+                ("udp_out_of_order_mean", round3(u.out_of_order_mean).into()),
+                ("udp_goodput_mean_bps", u.goodput_mean_bps.round().into()),
+            ]);
+            reporter.item("sweep_point", &fields, "");
+        }
+    } else {
+        reporter.note(&sweep_table(param, &rows, seeds));
+        reporter.note(&sweep_chart(param, &rows));
+    }
+    for sentence in sweep_conclusions(param, &rows) {
+        reporter.emit(Observation::new(Layer::Transport, "conclusion", sentence));
+    }
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1e3).round() / 1e3
+}
+
+fn sweep_table(param: Param, rows: &[(String, Summary, Summary)], seeds: u64) -> String {
+    let header = [
+        param.name().to_string(),
+        "TCP time (mean)".into(),
+        "TCP time (min–max)".into(),
+        "TCP retrans.".into(),
+        "TCP goodput".into(),
+        "UDP delivered".into(),
+        "UDP out of order".into(),
+    ];
+    let mut lines: Vec<[String; 7]> = vec![header];
+    for (label, t, u) in rows {
+        let capped = if t.capped > 0 {
+            format!(" ({} capped)", t.capped)
+        } else {
+            String::new()
+        };
+        lines.push([
+            label.clone(),
+            format!("{}{capped}", secs(t.completion_mean_s)),
+            format!("{}–{}", secs(t.completion_min_s), secs(t.completion_max_s)),
+            format!("{:.1}", t.retransmissions_mean),
+            rate(t.goodput_mean_bps),
+            format!("{:.1}%", u.delivered_pct),
+            format!("{:.1}", u.out_of_order_mean),
+        ]);
+    }
+    let widths: Vec<usize> = (0..7)
+        .map(|c| {
+            lines
+                .iter()
+                .map(|l| l[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = format!("\nMeans over {seeds} seed{} per value:\n", plural(seeds));
+    for l in &lines {
+        let cells: Vec<String> = l
+            .iter()
+            .zip(&widths)
+            .map(|(cell, &w)| format!("{cell}{}", " ".repeat(w - cell.chars().count())))
+            .collect();
+        out.push_str(cells.join("   ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn secs(s: f64) -> String {
+    duration(Duration::from_secs_f64(s.max(0.0)))
+}
+
+/// Width of the terminal chart's longest bar, in characters.
+const CHART_WIDTH: usize = 40;
+
+fn sweep_chart(param: Param, rows: &[(String, Summary, Summary)]) -> String {
+    let label_w = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+    let max_t = rows
+        .iter()
+        .map(|r| r.1.completion_mean_s)
+        .fold(0.0, f64::max);
+    let bar = |v: f64, max: f64| {
+        let n = if max > 0.0 {
+            ((v / max) * CHART_WIDTH as f64).round() as usize
+        } else {
+            0
+        };
+        "█".repeat(n.min(CHART_WIDTH))
+    };
+    let mut out = format!("TCP completion time by {} (mean):\n", param.name());
+    for (label, t, _) in rows {
+        let pad = " ".repeat(label_w - label.chars().count());
+        out.push_str(&format!(
+            "  {label}{pad} │{} {}\n",
+            bar(t.completion_mean_s, max_t),
+            secs(t.completion_mean_s)
+        ));
+    }
+    out.push_str(&format!(
+        "\nUDP messages delivered by {} (mean):\n",
+        param.name()
+    ));
+    for (label, _, u) in rows {
+        let pad = " ".repeat(label_w - label.chars().count());
+        out.push_str(&format!(
+            "  {label}{pad} │{} {:.1}%\n",
+            bar(u.delivered_pct, 100.0),
+            u.delivered_pct
+        ));
+    }
+    out
+}
+
+fn sweep_conclusions(param: Param, rows: &[(String, Summary, Summary)]) -> Vec<String> {
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return Vec::new();
+    };
+    if rows.len() < 2 {
+        return Vec::new();
+    }
+    let tcp_all = rows.iter().all(|r| r.1.delivered_pct >= 100.0);
+    let mut s = format!(
+        "From {} = {} to {}, TCP's mean completion time went from {} to {}",
+        param.name(),
+        first.0,
+        last.0,
+        secs(first.1.completion_mean_s),
+        secs(last.1.completion_mean_s)
+    );
+    if first.1.completion_mean_s > 0.0 {
+        s.push_str(&format!(
+            " (×{:.1})",
+            last.1.completion_mean_s / first.1.completion_mean_s
+        ));
+    }
+    s.push_str(if tcp_all {
+        ", and it delivered every message in every run"
+    } else {
+        ", and some runs stopped at the lab's time cap before delivering everything"
+    });
+    let udp = format!(
+        "UDP's delivery went from {:.1}% to {:.1}% of messages, and it never took longer than {}",
+        first.2.delivered_pct,
+        last.2.delivered_pct,
+        secs(
+            rows.iter()
+                .map(|r| r.2.completion_mean_s)
+                .fold(0.0, f64::max)
+        )
+    );
+    vec![s + ".", udp + "."]
+}
+
+/// Draws the sweep for slides: TCP's completion time (mean, with the range
+/// over seeds) above, both protocols' delivery below.
+pub fn write_svg(
+    path: &std::path::Path,
+    param: Param,
+    points: &[SweepPoint],
+) -> anyhow::Result<()> {
+    use plotters::prelude::*;
+    let rows: Vec<(f64, String, Summary, Summary)> = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            // Unlimited bandwidth has no place on a numeric axis: then the
+            // values are placed evenly, in the order given.
+            let x = if points.iter().all(|p| p.value.number.is_finite()) {
+                p.value.number
+            } else {
+                i as f64
+            };
+            (
+                x,
+                value_label(param, &p.value),
+                summarize(&p.tcp),
+                summarize(&p.udp),
+            )
+        })
+        .collect();
+    let x0 = rows.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
+    let x1 = rows.iter().map(|r| r.0).fold(f64::NEG_INFINITY, f64::max);
+    let (x0, x1) = if x1 > x0 {
+        (x0, x1)
+    } else {
+        (x0 - 1.0, x1 + 1.0)
+    };
+    let pad = (x1 - x0) * 0.05;
+    let xr = (x0 - pad)..(x1 + pad);
+    let labels: Vec<(f64, String)> = rows.iter().map(|r| (r.0, r.1.clone())).collect();
+    let x_label = |x: &f64| {
+        labels
+            .iter()
+            .find(|(v, _)| (v - x).abs() < 1e-9)
+            .map_or(String::new(), |(_, l)| l.clone())
+    };
+    let x_desc = format!("{} ({})", param.name(), param.unit());
+    let failed = |e: &dyn std::fmt::Display| anyhow::anyhow!("cannot draw {}: {e}", path.display());
+
+    let root = SVGBackend::new(path, (900, 700)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| failed(&e))?;
+    let (top, bottom) = root.split_vertically(350);
+
+    let t_max = rows
+        .iter()
+        .map(|r| r.2.completion_max_s)
+        .fold(0.0, f64::max)
+        .max(1e-3)
+        * 1.1;
+    let mut chart = ChartBuilder::on(&top)
+        .caption(
+            format!(
+                "TCP completion time by {} (mean, and range over seeds)",
+                param.name()
+            ),
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(xr.clone(), 0f64..t_max)
+        .map_err(|e| failed(&e))?;
+    chart
+        .configure_mesh()
+        .x_labels(rows.len())
+        .x_label_formatter(&x_label)
+        .x_desc(x_desc.as_str())
+        .y_desc("seconds")
+        .draw()
+        .map_err(|e| failed(&e))?;
+    chart
+        .draw_series(rows.iter().map(|r| {
+            PathElement::new(
+                vec![(r.0, r.2.completion_min_s), (r.0, r.2.completion_max_s)],
+                BLUE.mix(0.4).stroke_width(6),
+            )
+        }))
+        .map_err(|e| failed(&e))?;
+    chart
+        .draw_series(LineSeries::new(
+            rows.iter().map(|r| (r.0, r.2.completion_mean_s)),
+            BLUE.stroke_width(2),
+        ))
+        .map_err(|e| failed(&e))?;
+    chart
+        .draw_series(
+            rows.iter()
+                .map(|r| Circle::new((r.0, r.2.completion_mean_s), 4, BLUE.filled())),
+        )
+        .map_err(|e| failed(&e))?;
+
+    let mut chart = ChartBuilder::on(&bottom)
+        .caption(
+            format!("Messages delivered by {} (mean)", param.name()),
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(xr, 0f64..105f64)
+        .map_err(|e| failed(&e))?;
+    chart
+        .configure_mesh()
+        .x_labels(rows.len())
+        .x_label_formatter(&x_label)
+        .x_desc(x_desc.as_str())
+        .y_desc("% delivered")
+        .draw()
+        .map_err(|e| failed(&e))?;
+    for (name, color, pick) in [
+        (
+            "TCP",
+            BLUE,
+            (|r: &(f64, String, Summary, Summary)| r.2.delivered_pct) as fn(&_) -> f64,
+        ),
+        ("UDP", RED, |r| r.3.delivered_pct),
+    ] {
+        chart
+            .draw_series(LineSeries::new(
+                rows.iter().map(|r| (r.0, pick(r))),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| failed(&e))?
+            .label(name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(
+                rows.iter()
+                    .map(|r| Circle::new((r.0, pick(r)), 4, color.filled())),
+            )
+            .map_err(|e| failed(&e))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| failed(&e))?;
+    root.present().map_err(|e| failed(&e))?;
+    Ok(())
+}
+
+/// Says where the chart went.
+pub fn show_svg_written(path: &std::path::Path, reporter: &Reporter) {
+    reporter.emit(
+        Observation::new(
+            Layer::Transport,
+            "svg",
+            format!("drew the sweep to {}", path.display()),
+        )
+        .field("path", path.display().to_string()),
+    );
 }
