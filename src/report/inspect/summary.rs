@@ -583,19 +583,45 @@ fn push_relative_time(line: &mut Vec<u8>, t: Duration, first: Duration) {
     line.extend_from_slice(&digits);
 }
 
-/// A decimal number without going through `fmt` (this is the hot path).
+/// "00" to "99": decimal digits two at a time, as `itoa` does.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut table = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        table[2 * i] = b'0' + (i / 10) as u8;
+        table[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    table
+};
+
+/// A decimal number without going through `fmt` (this is the hot path):
+/// two digits at a time from the right into a scratch array, then pushed a
+/// byte at a time (cheaper, measured, than `extend_from_slice` of a few bytes,
+/// which calls `memmove`).
 fn push_u64(line: &mut Vec<u8>, mut n: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        buf[i] = DIGIT_PAIRS[pair];
+        buf[i + 1] = DIGIT_PAIRS[pair + 1];
     }
-    line.extend_from_slice(&buf[i..]);
+    if n >= 10 {
+        let pair = n as usize * 2;
+        i -= 2;
+        buf[i] = DIGIT_PAIRS[pair];
+        buf[i + 1] = DIGIT_PAIRS[pair + 1];
+    } else {
+        i -= 1;
+        buf[i] = b'0' + n as u8;
+    }
+    line.reserve(buf.len());
+    for &digit in &buf[i..] {
+        line.push(digit);
+    }
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -927,6 +953,33 @@ mod tests {
         facts.protocols.add(Protocols::HTTP);
         let out = lines(&[(frame(1, None, vec![0; 60]), facts)]);
         assert!(out[0].contains("len=0  HTTP"), "{}", out[0]);
+    }
+
+    #[test]
+    fn numbers_of_every_width() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            65535,
+            4_294_967_295,
+            u64::MAX,
+        ] {
+            let mut line = b"x".to_vec();
+            push_u64(&mut line, n);
+            assert_eq!(String::from_utf8(line).unwrap(), format!("x{n}"));
+        }
+        for n in (0..100_000).step_by(7) {
+            let mut line = Vec::new();
+            push_u64(&mut line, n);
+            assert_eq!(line, n.to_string().as_bytes());
+        }
     }
 
     /// How fast lines are made from synthetic facts (this view alone):
