@@ -793,3 +793,63 @@ proptest! {
         check(&frame);
     }
 }
+
+/// `facts()` throughput over a mix of the examples, for the README's
+/// figures: `cargo test --release --lib facts_throughput -- --ignored --nocapture`.
+/// It prints; it asserts nothing about time (the machine is shared).
+#[test]
+#[ignore]
+fn facts_throughput() {
+    use std::time::Instant;
+    const ROUNDS: usize = 200_000;
+    let frames: Vec<Frame> = examples::all().iter().map(|e| (e.build)()).collect();
+    let mut sink = 0usize;
+    for name in ["facts", "dissect"] {
+        let rounds = if name == "facts" { ROUNDS } else { ROUNDS / 50 };
+        let start = Instant::now();
+        for _ in 0..rounds {
+            for frame in &frames {
+                if name == "facts" {
+                    let f = facts(std::hint::black_box(frame));
+                    sink = sink.wrapping_add(f.protocols.0 as usize);
+                } else {
+                    sink = sink.wrapping_add(dissect(std::hint::black_box(frame)).layers.len());
+                }
+            }
+        }
+        let n = rounds * frames.len();
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{name}(): {n} frames in {secs:.3} s: {:.2} M frames/s ({:.0} ns/frame)",
+            n as f64 / secs / 1e6,
+            secs * 1e9 / n as f64
+        );
+    }
+    assert!(sink > 0);
+}
+
+/// `facts()` per example, to see which paths cost what.
+#[test]
+#[ignore]
+fn facts_per_example() {
+    use std::time::Instant;
+    for e in examples::all() {
+        let frame = (e.build)();
+        let start = Instant::now();
+        let mut sink = 0u32;
+        for _ in 0..200_000 {
+            sink = sink.wrapping_add(facts(std::hint::black_box(&frame)).protocols.0);
+        }
+        let ns = start.elapsed().as_secs_f64() * 1e9 / 200_000.0;
+        let start = Instant::now();
+        for _ in 0..200_000 {
+            let p = etherparse::LaxSlicedPacket::from_ethernet(std::hint::black_box(&frame.data));
+            sink = sink.wrapping_add(p.map(|p| p.transport.is_some() as u32).unwrap_or(0));
+        }
+        let raw = start.elapsed().as_secs_f64() * 1e9 / 200_000.0;
+        println!(
+            "{:<18} {ns:>6.0} ns (etherparse alone {raw:>4.0} ns) {sink}",
+            e.name
+        );
+    }
+}

@@ -108,7 +108,8 @@ pub(super) fn length_problems(packet: &LaxSlicedPacket<'_>) -> Option<StopAt> {
     match &packet.transport {
         Some(TransportSlice::Udp(udp)) => {
             let claimed = usize::from(udp.length());
-            if claimed > has {
+            // A first fragment carries only the start of its datagram.
+            if claimed > has && !ip.fragmented {
                 if ip.incomplete {
                     return short(
                         Layer::Application,
@@ -423,7 +424,9 @@ fn dissect_udp(packet: &LaxSlicedPacket<'_>, udp: &UdpSlice<'_>, out: &mut Build
 /// `0x1c46 (correct)`, checked over the IP pseudo-header when the whole
 /// segment is in the frame.
 fn checksum_verdict(packet: &LaxSlicedPacket<'_>, value: u16, segment: &[u8], proto: u8) -> String {
-    let complete = packet.ip_payload().is_some_and(|p| !p.incomplete);
+    let complete = packet
+        .ip_payload()
+        .is_some_and(|p| !p.incomplete && !p.fragmented);
     let len = segment.len();
     let sum = match &packet.net {
         Some(LaxNetSlice::Ipv4(ip)) if complete && u16::try_from(len).is_ok() => {
@@ -455,7 +458,7 @@ fn checksum_verdict(packet: &LaxSlicedPacket<'_>, value: u16, segment: &[u8], pr
     match sum {
         Some(0) => format!("0x{value:04x} (correct)"),
         Some(_) => format!("0x{value:04x} (wrong)"),
-        None => format!("0x{value:04x} (not checked: segment incomplete)"),
+        None => format!("0x{value:04x} (not checked: only part of the segment is here)"),
     }
 }
 
