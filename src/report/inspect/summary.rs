@@ -982,6 +982,27 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Payload bytes, and payload ranges, are whatever a file says.
+        #[test]
+        fn random_payloads_never_panic(
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            start in 0usize..300,
+            len in 0usize..300,
+            over_tcp in proptest::bool::ANY,
+        ) {
+            let mut line = Vec::new();
+            write_dns(&mut line, &data);
+            write_http_start_line(&mut line, &data);
+            let mut facts = tcp(TcpFlags::ACK, (start, start + len));
+            facts.protocols.add(Protocols::DNS);
+            let frame = frame(1, None, data);
+            write_line(&mut line, &frame, &facts, None);
+            write_application(&mut line, &frame, Protocols(Protocols::HTTP), (start, start.wrapping_sub(len)), over_tcp);
+            proptest::prop_assert!(!line.contains(&0x1b), "no escape reaches the terminal");
+        }
+    }
+
     /// How fast lines are made from synthetic facts (this view alone):
     /// `cargo test --release --lib summary_lines_per_second -- --ignored --nocapture`
     #[test]

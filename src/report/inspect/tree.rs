@@ -436,6 +436,39 @@ mod tests {
         assert!(!text.contains('\x1b'));
     }
 
+    proptest::proptest! {
+        /// Any bytes, on any link, through dissect and every frame view.
+        #[test]
+        fn random_frames_through_every_view_never_panic(
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            link in proptest::sample::select(vec![
+                LinkType::Ethernet, LinkType::RawIp, LinkType::Null, LinkType::LinuxSll, LinkType::Other(147),
+            ]),
+            cut in 0usize..400,
+        ) {
+            let frame = Frame {
+                number: 1,
+                timestamp: Some(Duration::from_secs(1)),
+                link,
+                original_len: data.len() + cut % 3,
+                data,
+            };
+            let d = dissect::dissect(&frame);
+            for color in [false, true] {
+                let options = TreeOptions { explain: true, hexdump: true, color };
+                let text = render(&frame, &d, Some(Duration::ZERO), options);
+                if !color {
+                    proptest::prop_assert!(!text.contains('\x1b'));
+                }
+            }
+            let mut out = Vec::new();
+            super::super::json::write_frame(&mut out, &frame, &d, None, true).unwrap();
+            let facts = dissect::facts(&frame);
+            let mut summary = super::super::summary::SummaryView::new(Vec::new());
+            summary.packet(&frame, &facts).unwrap();
+        }
+    }
+
     pub(crate) fn strip_ansi(s: &str) -> String {
         let mut out = String::new();
         let mut chars = s.chars();
