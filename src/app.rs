@@ -59,6 +59,27 @@ async fn run(cli: Cli, reporter: Reporter) -> anyhow::Result<()> {
         }
         Command::Udp(UdpCommand::Send(args)) => udp::sender::run(&args, &reporter).await.map(drop),
         Command::Udp(UdpCommand::Demo) => udp::demo::run(&reporter).await.map(drop),
+        Command::Udp(UdpCommand::Relay(args)) => {
+            let listen = args.listen.bind_udp().await?;
+            let to = args.to.resolve().await?;
+            lab::relay::relay(
+                listen,
+                to,
+                lab::Impairments {
+                    loss: args.loss,
+                    delay: args.delay,
+                    jitter: args.jitter,
+                    duplicate: args.duplicate,
+                    reorder: args.reorder,
+                    corrupt: args.corrupt,
+                    bandwidth: args.bandwidth.0,
+                },
+                args.seed,
+                reporter,
+                shutdown_signal(),
+            )
+            .await
+        }
         // Reading frames is blocking work (files, a raw socket): keep it off
         // the async workers.
         Command::Inspect(args) => {

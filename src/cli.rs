@@ -260,6 +260,50 @@ pub enum UdpCommand {
     /// handshake, an unreachable port, and a burst the kernel really drops.
     #[command(after_help = "Example:\n  netdojo udp demo --pace 800ms")]
     Demo,
+
+    /// A lossy relay to put between two real UDP programs: every datagram
+    /// crosses the same simulated link as `netdojo compare`, on the wall clock.
+    #[command(
+        after_help = "Example:\n  netdojo udp serve --listen 127.0.0.1:7001\n  netdojo udp relay --listen 127.0.0.1:7002 --to 127.0.0.1:7001 --loss 10 --delay 20ms\n  netdojo udp send 127.0.0.1:7002 --count 1000"
+    )]
+    Relay(UdpRelayArgs),
+}
+
+/// `netdojo udp relay`: where to listen, where to send, and the link's
+/// impairments (none unless asked for).
+#[derive(Args, Debug, Clone)]
+pub struct UdpRelayArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:7002")]
+    pub listen: Endpoint,
+    /// Where every datagram goes on to (a `netdojo udp serve`, say).
+    #[arg(long)]
+    pub to: Endpoint,
+    /// Chance that the link loses a datagram, in percent (0 to 100).
+    #[arg(long, value_name = "PCT", default_value = "0", value_parser = crate::lab::settings::parse_percent, allow_hyphen_values = true)]
+    pub loss: f64,
+    /// One-way delay of the link (e.g. 20ms, 0).
+    #[arg(long, value_name = "DUR", default_value = "0", value_parser = crate::lab::settings::parse_delay, allow_hyphen_values = true)]
+    pub delay: Duration,
+    /// Extra delay per datagram, from 0 up to this; never reorders by itself.
+    #[arg(long, value_name = "DUR", default_value = "0", value_parser = crate::lab::settings::parse_delay, allow_hyphen_values = true)]
+    pub jitter: Duration,
+    /// Chance that a datagram arrives twice, in percent.
+    #[arg(long, value_name = "PCT", default_value = "0", value_parser = crate::lab::settings::parse_percent, allow_hyphen_values = true)]
+    pub duplicate: f64,
+    /// Chance that a datagram is held back and overtaken, in percent.
+    #[arg(long, value_name = "PCT", default_value = "0", value_parser = crate::lab::settings::parse_percent, allow_hyphen_values = true)]
+    pub reorder: f64,
+    /// Chance that one bit of a datagram is flipped, in percent (the relay
+    /// sends it on with a fresh checksum: the receiver cannot tell).
+    #[arg(long, value_name = "PCT", default_value = "0", value_parser = crate::lab::settings::parse_percent, allow_hyphen_values = true)]
+    pub corrupt: f64,
+    /// The link's rate (10mbit, 512kbit, 1gbit) or unlimited.
+    #[arg(long, value_name = "RATE", default_value = "unlimited", value_parser = parse_bandwidth)]
+    pub bandwidth: Bandwidth,
+    /// Seed for the link's random choices.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// `netdojo udp send`.

@@ -438,3 +438,49 @@ fn a_sweep_over_an_unknown_parameter_is_a_usage_error() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn the_relay_loses_exactly_what_udp_serve_counts() {
+    use common::Server;
+    let timeout = Duration::from_secs(20);
+    let server = Server::start(&["udp", "serve", "--listen", "127.0.0.1:0"]);
+    let to = server.addr.to_string();
+    let relay = Server::start(&[
+        "udp",
+        "relay",
+        "--listen",
+        "127.0.0.1:0",
+        "--to",
+        &to,
+        "--loss",
+        "20",
+        "--seed",
+        "3",
+        "--delay",
+        "2ms",
+    ]);
+    let relay_addr = relay.addr.to_string();
+    let (out, _) = run_json(&[
+        "udp",
+        "send",
+        &relay_addr,
+        "--count",
+        "500",
+        "--rate",
+        "5000/s",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let summary = server.wait_for("sender_summary", timeout);
+    let (status, rest) = relay.stop();
+    assert!(status.success() || status.code().is_none(), "{status:?}");
+    let forward = event(&rest, "relay_forward");
+    let lost = summary["lost"].as_u64().unwrap();
+    assert!(lost > 0, "20% loss lost nothing: {forward}");
+    assert_eq!(
+        lost,
+        forward["numbered_lost"].as_u64().unwrap(),
+        "{summary} {forward}"
+    );
+    assert_eq!(summary["received"].as_u64().unwrap() + lost, 500);
+    assert_eq!(forward["overflow"], 0);
+}

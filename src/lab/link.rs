@@ -229,6 +229,9 @@ impl Direction {
 /// The link: two directions and, optionally, the record of every frame.
 pub struct Link {
     impairments: Impairments,
+    /// Carrying bare UDP payloads (the relay), not Ethernet frames: nothing
+    /// is ARP, and corruption may hit any byte.
+    datagrams: bool,
     directions: [Direction; 2],
     keep_frames: bool,
     frames: Vec<FrameRecord>,
@@ -243,6 +246,7 @@ impl Link {
     pub fn new(impairments: Impairments, seed: u64, keep_frames: bool) -> Self {
         Link {
             impairments,
+            datagrams: false,
             directions: [
                 Direction::new(seed.wrapping_mul(2)),
                 Direction::new(seed.wrapping_mul(2).wrapping_add(1)),
@@ -252,6 +256,28 @@ impl Link {
             entered: 0,
             in_flight_order: 0,
         }
+    }
+
+    /// A link that carries bare datagrams (for `udp relay`) rather than
+    /// Ethernet frames.
+    pub fn for_datagrams(impairments: Impairments, seed: u64) -> Self {
+        Link {
+            datagrams: true,
+            ..Link::new(impairments, seed, false)
+        }
+    }
+
+    /// How many frames are on the wire, both directions.
+    pub fn in_flight(&self) -> usize {
+        self.directions.iter().map(|d| d.in_flight.len()).sum()
+    }
+
+    /// When the next frame reaches either side.
+    pub fn next_arrival_any(&self) -> Option<u64> {
+        [self.next_arrival(Side::A), self.next_arrival(Side::B)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Counts for frames sent by `side`.
@@ -309,8 +335,9 @@ impl Link {
         d.in_flight.pop().map(|f| f.bytes)
     }
 
-    /// A frame from `from` enters the link at `now_us`.
-    pub fn send(&mut self, from: Side, now_us: u64, mut frame: Vec<u8>) {
+    /// A frame from `from` enters the link at `now_us`; returns whether the
+    /// link will lose it.
+    pub fn send(&mut self, from: Side, now_us: u64, mut frame: Vec<u8>) -> bool {
         let imp = &self.impairments;
         let d = &mut self.directions[from.index()];
         d.drain_transmitter(now_us);
@@ -335,7 +362,11 @@ impl Link {
         let flip_at = d.rng.random::<f64>();
         let flip_bit: u8 = d.rng.random_range(0..8);
 
-        let kind = classify(&frame);
+        let kind = if self.datagrams {
+            FrameKind::Other
+        } else {
+            classify(&frame)
+        };
         let retransmission = is_retransmission(&mut d.tcp_next_seq, &kind);
         d.counts.frames += 1;
         if retransmission {
@@ -380,9 +411,10 @@ impl Link {
             } else {
                 d.last_arrival_us = arrival;
             }
-            if !exempt && corrupted && frame.len() > ETHERNET_HEADER {
-                let span = frame.len() - ETHERNET_HEADER;
-                let byte = ETHERNET_HEADER + ((flip_at * span as f64) as usize).min(span - 1);
+            let skip = if self.datagrams { 0 } else { ETHERNET_HEADER };
+            if !exempt && corrupted && frame.len() > skip {
+                let span = frame.len() - skip;
+                let byte = skip + ((flip_at * span as f64) as usize).min(span - 1);
                 frame[byte] ^= 1 << flip_bit;
                 d.counts.corrupted += 1;
                 record.corrupted = Some((byte, flip_bit));
@@ -405,9 +437,11 @@ impl Link {
             });
             self.in_flight_order += 1;
         }
+        let lost = record.arrival_us.is_none();
         if self.keep_frames {
             self.frames.push(record);
         }
+        lost
     }
 }
 
@@ -565,7 +599,8 @@ impl phy::TxToken for TxToken<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let mut frame = vec![0; len];
         let result = f(&mut frame);
-        self.link.borrow_mut().send(self.side, self.now, frame);
+        // Whether it was lost is the link's secret: a host never knows.
+        let _ = self.link.borrow_mut().send(self.side, self.now, frame);
         result
     }
 }

@@ -14,6 +14,8 @@
 //!   UDP on loopback, into a receiver slower than its sender.
 //! - [`sweep`]: `--sweep PARAM=V1,V2,...`, the comparison over several values
 //!   of one setting and several seeds each.
+//! - [`relay`]: `netdojo udp relay`, the same link between two real UDP
+//!   programs, on the wall clock.
 //! - [`pcap`]: every frame that entered the link, as a pcapng file, with
 //!   what the link did to it in each frame's comment.
 //!
@@ -23,6 +25,7 @@ pub mod compare;
 pub mod link;
 pub mod pcap;
 pub mod real;
+pub mod relay;
 pub mod settings;
 pub mod sim;
 pub mod sweep;

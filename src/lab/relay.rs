@@ -1,0 +1,212 @@
+//! `netdojo udp relay`: the lab's link between two real UDP programs.
+//!
+//! ```text
+//!  udp send ──▶ relay (--listen) ══ lossy link ══▶ (--to) udp serve
+//!           ◀──                 ══════════════◀──
+//! ```
+//!
+//! Every datagram that reaches `--listen` goes through the same impairments
+//! as `netdojo compare` (the same [`Link`], on the wall clock instead of a
+//! virtual one) and is then sent on to `--to`; replies from `--to` go back
+//! to whoever sent last. The link's random choices come from `--seed`, so
+//! the same datagrams in the same order meet the same fate.
+//!
+//! Unlike the simulated hosts, the relay sends each datagram out again, so
+//! UDP's checksum is computed afresh over a corrupted payload: `--corrupt`
+//! here damages data that the receiver cannot detect. Only netdojo's own
+//! header (its magic) may catch it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::UdpSocket;
+
+use super::link::{Link, Side};
+use super::settings::Impairments;
+use crate::layer::Layer;
+use crate::report::{Observation, Reporter, thousands};
+use crate::udp::wire::{self, Datagram};
+
+/// Datagrams the relay holds on its link at once, both directions. A router
+/// has a queue of bounded size too: beyond it, a new datagram is dropped
+/// (and counted as overflow), so a flood cannot grow the relay's memory.
+pub const RELAY_MAX_IN_FLIGHT: usize = 10_000;
+
+/// The largest datagram the relay reads: UDP's largest payload.
+const RELAY_BUFFER: usize = wire::MAX_PAYLOAD;
+
+/// How long the relay pauses after a receive error that is not an ICMP
+/// report, so that a persistent error cannot spin a core.
+const ERROR_PAUSE: Duration = Duration::from_millis(10);
+
+/// What the relay did, per direction and per kind of datagram.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RelayCounts {
+    /// Datagrams that entered the link.
+    pub received: u64,
+    /// Datagrams sent on.
+    pub forwarded: u64,
+    /// Of those received, how many the link lost.
+    pub lost: u64,
+    /// netdojo's numbered datagrams among the lost.
+    pub numbered_lost: u64,
+    /// netdojo's end markers among the lost.
+    pub end_markers_lost: u64,
+    /// Dropped because the relay's queue was full.
+    pub overflow: u64,
+}
+
+/// Runs the relay until `shutdown` resolves, then reports what it did.
+pub async fn relay(
+    listen: UdpSocket,
+    to: SocketAddr,
+    impairments: Impairments,
+    seed: u64,
+    reporter: Reporter,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let local = listen.local_addr()?;
+    let any: SocketAddr = if to.is_ipv4() {
+        (std::net::Ipv4Addr::LOCALHOST, 0).into()
+    } else {
+        (std::net::Ipv6Addr::LOCALHOST, 0).into()
+    };
+    let upstream = UdpSocket::bind(any)
+        .await
+        .with_context(|| format!("cannot bind {any} for the relay's side towards {to}"))?;
+    upstream
+        .connect(to)
+        .await
+        .with_context(|| format!("cannot connect the relay to {to}"))?;
+    reporter.emit(
+        Observation::new(
+            Layer::Transport,
+            "listening",
+            format!(
+                "listening on {local} (UDP relay): every datagram goes on to {to} from {} through a link with {}; replies come back the same way; seed {seed}",
+                upstream.local_addr()?,
+                crate::report::lab::describe_link(&impairments)
+            ),
+        )
+        .field("addr", local.to_string())
+        .field("to", to.to_string())
+        .field("seed", seed),
+    );
+
+    let mut link = Link::for_datagrams(impairments, seed);
+    let start = tokio::time::Instant::now();
+    let now_us = || start.elapsed().as_micros() as u64;
+    let mut client: Option<SocketAddr> = None;
+    // [towards --to, back to the client]
+    let mut counts = [RelayCounts::default(); 2];
+    let mut from_client = vec![0u8; RELAY_BUFFER];
+    let mut from_server = vec![0u8; RELAY_BUFFER];
+    tokio::pin!(shutdown);
+
+    loop {
+        let next = link.next_arrival_any();
+        let wake = async {
+            match next {
+                Some(us) => tokio::time::sleep_until(start + Duration::from_micros(us)).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            _ = wake => {
+                let now = now_us();
+                while let Some(d) = link.receive(Side::B, now) {
+                    if upstream.send(&d).await.is_ok() {
+                        counts[0].forwarded += 1;
+                    }
+                }
+                while let Some(d) = link.receive(Side::A, now) {
+                    if let Some(c) = client
+                        && listen.send_to(&d, c).await.is_ok()
+                    {
+                        counts[1].forwarded += 1;
+                    }
+                }
+            }
+            got = listen.recv_from(&mut from_client) => match got {
+                Ok((len, from)) => {
+                    client = Some(from);
+                    let now = now_us();
+                    enter(&mut link, Side::A, now, &from_client[..len], &mut counts[0]);
+                }
+                Err(e) => pause_unless_icmp(&e).await,
+            },
+            got = upstream.recv(&mut from_server) => match got {
+                Ok(len) => {
+                    let now = now_us();
+                    enter(&mut link, Side::B, now, &from_server[..len], &mut counts[1]);
+                }
+                Err(e) => pause_unless_icmp(&e).await,
+            },
+        }
+    }
+
+    for (i, c) in counts.iter().enumerate() {
+        let (event, way) = if i == 0 {
+            ("relay_forward", format!("towards {to}"))
+        } else {
+            ("relay_back", "back to the sender".to_string())
+        };
+        reporter.emit(
+            Observation::new(
+                Layer::Transport,
+                event,
+                format!(
+                    "{way}: {} datagrams in, {} lost on the link ({} of them netdojo's numbered datagrams, {} end markers), {} dropped for a full queue, {} sent on",
+                    thousands(c.received),
+                    thousands(c.lost),
+                    thousands(c.numbered_lost),
+                    thousands(c.end_markers_lost),
+                    thousands(c.overflow),
+                    thousands(c.forwarded)
+                ),
+            )
+            .field("received", c.received)
+            .field("lost", c.lost)
+            .field("numbered_lost", c.numbered_lost)
+            .field("end_markers_lost", c.end_markers_lost)
+            .field("overflow", c.overflow)
+            .field("forwarded", c.forwarded)
+            .field("duplicated", link.counts(if i == 0 { Side::A } else { Side::B }).duplicated)
+            .field("reordered", link.counts(if i == 0 { Side::A } else { Side::B }).reordered)
+            .field("corrupted", link.counts(if i == 0 { Side::A } else { Side::B }).corrupted),
+        );
+    }
+    Ok(())
+}
+
+/// A datagram enters the link from `side`, unless the relay's queue is full.
+fn enter(link: &mut Link, side: Side, now: u64, datagram: &[u8], counts: &mut RelayCounts) {
+    counts.received += 1;
+    if link.in_flight() >= RELAY_MAX_IN_FLIGHT || link.transmitter_full(side, now) {
+        counts.overflow += 1;
+        return;
+    }
+    if link.send(side, now, datagram.to_vec()) {
+        counts.lost += 1;
+        match wire::decode(datagram) {
+            Datagram::Numbered { .. } => counts.numbered_lost += 1,
+            Datagram::End { .. } => counts.end_markers_lost += 1,
+            Datagram::Other => {}
+        }
+    }
+}
+
+/// ICMP "port unreachable" from a peer that is not there (yet) surfaces as
+/// a receive error on Linux: harmless. Anything else pauses briefly.
+async fn pause_unless_icmp(e: &std::io::Error) {
+    if !matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
+    ) {
+        tokio::time::sleep(ERROR_PAUSE).await;
+    }
+}
