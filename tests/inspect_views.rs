@@ -75,11 +75,12 @@ fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
     std::fs::write(path, file).expect("write pcap");
 }
 
-/// A scratch file for this test.
+/// A scratch file for this test (each test removes its own).
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("netdojo-inspect-views-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir.join(name)
+    std::env::temp_dir().join(format!(
+        "netdojo-inspect-views-{}-{name}",
+        std::process::id()
+    ))
 }
 
 /// Every Ethernet example, in one capture, and the examples' names in order.
