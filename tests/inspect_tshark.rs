@@ -463,3 +463,20 @@ fn scapy_frames_agree_with_tshark() {
         .collect();
     assert_eq!(flagged, [19, 20, 24], "frames netdojo calls malformed");
 }
+
+/// Any capture against tshark, for checking real traffic by hand:
+/// `NETDOJO_COMPARE_PCAP=FILE cargo test --test inspect_tshark any_capture -- --nocapture`.
+#[test]
+fn any_capture_agrees_with_tshark() {
+    let Some(path) = std::env::var_os("NETDOJO_COMPARE_PCAP") else {
+        return;
+    };
+    let Some(tshark) = peer("tshark") else { return };
+    let (n, problems) = compare(&tshark, Path::new(&path));
+    println!("{n} frames compared, {} disagreements", problems.len());
+    assert!(
+        problems.is_empty(),
+        "netdojo and tshark disagree:\n{}",
+        problems.join("\n")
+    );
+}

@@ -69,6 +69,61 @@ impl SllHeader {
     }
 }
 
+/// Linux cooked capture v2 header length (LINKTYPE_LINUX_SLL2, 276).
+const SLL2_LEN: usize = 20;
+/// pcap's number for Linux cooked capture v2: what `tcpdump -i any` writes
+/// since libpcap 1.10. The shared model has no variant for it, so it
+/// arrives as `LinkType::Other(276)`.
+pub(super) const LINKTYPE_LINUX_SLL2: u32 = 276;
+
+impl SllHeader {
+    /// SLL2 holds the same facts in another order, plus the interface
+    /// index: protocol (2), reserved (2), interface index (4), ARPHRD (2),
+    /// packet type (1), address length (1), address (8).
+    fn parse_v2(data: &[u8]) -> Option<(SllHeader, u32)> {
+        let h = data.get(..SLL2_LEN)?;
+        let mut addr = [0u8; 8];
+        addr.copy_from_slice(&h[12..20]);
+        Some((
+            SllHeader {
+                packet_type: u16::from(h[10]),
+                arphrd: u16::from_be_bytes([h[8], h[9]]),
+                addr_len: u16::from(h[11]),
+                addr,
+                protocol: u16::from_be_bytes([h[0], h[1]]),
+            },
+            u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+        ))
+    }
+}
+
+pub(super) fn slice_sll2(data: &[u8]) -> Sliced<'_> {
+    let Some((sll, ifindex)) = SllHeader::parse_v2(data) else {
+        return Sliced::stopped(
+            data,
+            LinkHeader::Unreadable,
+            StopAt {
+                layer: Layer::DataLink,
+                header: "Linux cooked capture v2 header",
+                reason: StopReason::Short {
+                    what: "Linux cooked capture v2 header",
+                    needs: SLL2_LEN,
+                    present: data.len(),
+                    limit: None,
+                },
+                halted: true,
+            },
+        );
+    };
+    let link = LinkHeader::Sll2(sll, ifindex);
+    if !sll.carries_ether_type() {
+        return Sliced::new(data, link, None);
+    }
+    let payload = data.get(SLL2_LEN..).unwrap_or_default();
+    let packet = LaxSlicedPacket::from_ether_type(EtherType(sll.protocol), payload);
+    Sliced::new(data, link, Some(packet))
+}
+
 pub(super) fn slice_sll(data: &[u8]) -> Sliced<'_> {
     let Some(sll) = SllHeader::parse(data) else {
         return Sliced::stopped(
@@ -154,7 +209,7 @@ pub(super) fn facts(sliced: &Sliced<'_>, facts: &mut Facts) {
                 facts.src_mac = Some(src);
             }
         }
-        LinkHeader::Sll(sll) => {
+        LinkHeader::Sll(sll) | LinkHeader::Sll2(sll, _) => {
             facts.protocols.add(Protocols::SLL);
             if let Ok(src) = <[u8; 6]>::try_from(sll.address()) {
                 facts.src_mac = Some(src);
@@ -201,6 +256,7 @@ pub(super) fn dissect(sliced: &Sliced<'_>, out: &mut Builder<'_>) {
             }
         }
         LinkHeader::Sll(sll) => dissect_sll(&sll, out),
+        LinkHeader::Sll2(sll, ifindex) => dissect_sll2(&sll, ifindex, out),
         LinkHeader::Null { family } => {
             if data.len() >= NULL_LEN {
                 dissect_null(family, out);
@@ -340,14 +396,7 @@ fn dissect_vlan(data: &[u8], start: usize, out: &mut Builder<'_>) {
 
 fn dissect_sll(sll: &SllHeader, out: &mut Builder<'_>) {
     let mut view = LayerBuilder::new(Layer::DataLink, "Linux cooked capture", 0..SLL_LEN);
-    let direction = match sll.packet_type {
-        0 => "to us",
-        1 => "broadcast",
-        2 => "multicast",
-        3 => "to another host",
-        4 => "sent by us",
-        _ => "unknown direction",
-    };
+    let direction = sll_direction(sll.packet_type);
     view.summary(format!(
         "{direction}, {}, {}",
         arphrd_name(sll.arphrd),
@@ -388,6 +437,68 @@ fn dissect_sll(sll: &SllHeader, out: &mut Builder<'_>) {
         "the EtherType of the payload",
     );
     out.push(view.finish());
+}
+
+fn dissect_sll2(sll: &SllHeader, ifindex: u32, out: &mut Builder<'_>) {
+    let mut view = LayerBuilder::new(Layer::DataLink, "Linux cooked capture v2", 0..SLL2_LEN);
+    let direction = sll_direction(sll.packet_type);
+    view.summary(format!(
+        "{direction}, interface {ifindex}, {}, {}",
+        arphrd_name(sll.arphrd),
+        ether_type_label(sll.protocol)
+    ));
+    view.field(
+        "Protocol",
+        ether_type_label(sll.protocol),
+        0..2,
+        "the EtherType of the payload",
+    );
+    view.field(
+        "Interface index",
+        ifindex.to_string(),
+        4..8,
+        "which interface the packet was captured on (`ip link` lists them by this number)",
+    );
+    view.field(
+        "Link type (ARPHRD)",
+        format!("{} ({})", sll.arphrd, arphrd_name(sll.arphrd)),
+        8..10,
+        "the kind of interface the packet was captured on",
+    );
+    view.field(
+        "Packet type",
+        format!("{} ({direction})", sll.packet_type),
+        10..11,
+        "which way the packet went, as the kernel saw it; captures on `any` replace the real link header with this one",
+    );
+    view.field(
+        "Address length",
+        sll.addr_len.to_string(),
+        11..12,
+        "how many of the 8 address bytes are used",
+    );
+    view.field(
+        "Source address",
+        if sll.address().is_empty() {
+            "(none)".to_string()
+        } else {
+            mac(sll.address())
+        },
+        12..20,
+        "the sender's link address (a MAC on Ethernet; loopback has none)",
+    );
+    out.push(view.finish());
+}
+
+fn sll_direction(packet_type: u16) -> &'static str {
+    match packet_type {
+        0 => "to us",
+        1 => "broadcast",
+        2 => "multicast",
+        3 => "to another host",
+        4 => "sent by us",
+        _ => "unknown direction",
+    }
 }
 
 fn dissect_null(family: u32, out: &mut Builder<'_>) {
@@ -511,6 +622,11 @@ pub(super) fn dissect_trailer(sliced: &Sliced<'_>, out: &mut Builder<'_>) {
     let bytes = sliced.data.get(range.clone()).unwrap_or_default();
     let padding = bytes.iter().all(|b| *b == 0);
     let (layer, name, meaning) = match sliced.link {
+        LinkHeader::Ethernet => (
+            Layer::DataLink,
+            "Ethernet trailer",
+            "padding up to Ethernet's 60-byte minimum frame (or bytes a NIC added): not part of the packet",
+        ),
         LinkHeader::RawIp => (
             Layer::Network,
             "Bytes after the packet",
@@ -518,8 +634,8 @@ pub(super) fn dissect_trailer(sliced: &Sliced<'_>, out: &mut Builder<'_>) {
         ),
         _ => (
             Layer::DataLink,
-            "Ethernet trailer",
-            "padding up to Ethernet's 60-byte minimum frame (or bytes a NIC added): not part of the packet",
+            "Bytes after the packet",
+            "bytes past the packet's own length: not part of the packet",
         ),
     };
     let mut view = LayerBuilder::new(layer, name, range.clone());

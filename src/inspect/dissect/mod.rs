@@ -7,7 +7,8 @@
 //! where and why reading stopped. So `--summary` (facts) and the tree view
 //! (dissect) always agree on what a frame holds.
 //!
-//! - [`link`]: Ethernet II, 802.1Q VLAN, ARP, Linux cooked capture (SLL),
+//! - [`link`]: Ethernet II, 802.1Q VLAN, ARP, Linux cooked capture (SLL
+//!   and SLL2, which `tcpdump -i any` writes today),
 //!   BSD loopback (null), and the Ethernet trailer.
 //! - [`network`]: IPv4 (options, fragments), IPv6 (extension headers),
 //!   ICMP, ICMPv6, IGMP.
@@ -155,6 +156,8 @@ pub(crate) enum LinkHeader {
     Ethernet,
     /// Linux cooked capture v1: 16 bytes, read by [`link::SllHeader`].
     Sll(link::SllHeader),
+    /// Linux cooked capture v2 (20 bytes), and its interface index.
+    Sll2(link::SllHeader, u32),
     /// BSD loopback: a 4-byte address family in the capturing host's order.
     Null {
         family: u32,
@@ -201,6 +204,7 @@ pub(crate) fn slice_frame(data: &[u8], link_type: LinkType) -> Sliced<'_> {
         LinkType::RawIp => ip_from(data, LinkHeader::RawIp, 0),
         LinkType::Null => link::slice_null(data),
         LinkType::LinuxSll => link::slice_sll(data),
+        LinkType::Other(link::LINKTYPE_LINUX_SLL2) => link::slice_sll2(data),
         LinkType::Other(n) => Sliced::new(data, LinkHeader::Other(n), None),
     };
     if let Some(packet) = sliced.packet.as_mut() {

@@ -714,6 +714,34 @@ fn other_link_types() {
         protocols(&d),
         vec![(2, "Linux cooked capture"), (7, "Data")]
     );
+    // The same packet in a cooked v2 header, as `tcpdump -i any` writes
+    // today: protocol, reserved, interface index, ARPHRD, packet type,
+    // address length, address.
+    let v1 = example("sll");
+    let mut v2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 1, 0x03, 0x04, 4, 6];
+    v2.extend([0u8; 8]);
+    v2.extend(&v1.data[16..]);
+    let sll2 = Frame {
+        link: LinkType::Other(276),
+        original_len: v2.len(),
+        data: v2,
+        ..v1
+    };
+    let d = dissect(&sll2);
+    assert_tiles(&sll2, &d);
+    assert_eq!(
+        protocols(&d),
+        vec![
+            (2, "Linux cooked capture v2"),
+            (3, "IPv4"),
+            (4, "TCP"),
+            (7, "Payload")
+        ]
+    );
+    assert_eq!(field(&d, "Linux cooked capture v2", "Interface index"), "1");
+    let f = facts(&sll2);
+    assert!(f.protocols.has(Protocols::SLL));
+    assert_eq!(f.ports(), Some((51006, 7000)));
     let short = Frame {
         data: vec![0; 10],
         original_len: 10,
