@@ -30,7 +30,12 @@ macro_rules! lesson {
 }
 
 /// Every lesson, in course order. A new lesson is a new file and a line here.
-pub const LESSONS: &[Lesson] = &[lesson!("01-layers"), lesson!("02-tcp"), lesson!("03-udp")];
+pub const LESSONS: &[Lesson] = &[
+    lesson!("01-layers"),
+    lesson!("02-tcp"),
+    lesson!("03-udp"),
+    lesson!("04-tcp-vs-udp-loss"),
+];
 
 impl Lesson {
     /// The lesson's number, from its file name (`02-tcp` is 2).

@@ -221,27 +221,22 @@ pub fn conclusions(cmp: &Comparison) -> Vec<String> {
             udp.lost as f64 * 100.0 / udp.sent.max(1) as f64
         )
     };
-    let mut extras = Vec::new();
     if udp.out_of_order > 0 {
-        extras.push(format!(
-            "delivered {} out of order",
-            thousands(udp.out_of_order)
-        ));
+        s.push_str(&if udp.lost == 0 {
+            format!(", {} of them out of order", thousands(udp.out_of_order))
+        } else {
+            format!(", delivered {} out of order", thousands(udp.out_of_order))
+        });
     }
     if udp.duplicated > 0 {
-        extras.push(format!(
-            "handed the application {} duplicate{}",
+        s.push_str(&format!(
+            " and handed the application {} duplicate{}",
             thousands(udp.duplicated),
             plural(udp.duplicated)
         ));
     }
-    match extras.len() {
-        0 if udp.lost == 0 => s.push_str(", in order and once each"),
-        0 => {}
-        _ => {
-            s.push_str(" and ");
-            s.push_str(&extras.join(" and "));
-        }
+    if udp.lost == 0 && udp.out_of_order == 0 && udp.duplicated == 0 {
+        s.push_str(", in order and once each");
     }
     if udp.lost > 0 {
         s.push_str("; nothing was sent again, because UDP never retransmits");
@@ -253,7 +248,7 @@ pub fn conclusions(cmp: &Comparison) -> Vec<String> {
         let mut s = format!("TCP delivered all {} in order", thousands(tcp.delivered));
         if tcp.completion > base {
             s.push_str(&format!(
-                ", but finished {} later than with no loss ({} against {})",
+                ", but finished {} later than on a clean link ({} against {})",
                 duration(tcp.completion - base),
                 duration(tcp.completion),
                 duration(base)
@@ -623,13 +618,21 @@ fn pct(v: f64) -> String {
     }
 }
 
+/// `10 Mbit/s` for a round setting, `7.7 kbit/s` for a measurement.
 fn rate(bps: f64) -> String {
-    if bps >= 1e9 {
-        format!("{:.2} Gbit/s", bps / 1e9)
+    let (value, unit) = if bps >= 1e9 {
+        (bps / 1e9, "Gbit/s")
     } else if bps >= 1e6 {
-        format!("{:.1} Mbit/s", bps / 1e6)
+        (bps / 1e6, "Mbit/s")
     } else {
-        format!("{:.1} kbit/s", bps / 1e3)
+        (bps / 1e3, "kbit/s")
+    };
+    if value.fract() == 0.0 {
+        format!("{value:.0} {unit}")
+    } else if bps >= 1e9 {
+        format!("{value:.2} {unit}")
+    } else {
+        format!("{value:.1} {unit}")
     }
 }
 
