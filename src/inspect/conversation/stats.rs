@@ -13,21 +13,20 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::hash::Hash;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::TcpSegment;
 use super::streams::StreamIndex;
+use super::{PackedAddr, TcpSegment};
 use crate::inspect::model::{Facts, Frame, LinkType, Protocols, TransportFacts};
 use crate::layer::Layer;
 
 /// Conversations remembered per table (IP pairs, UDP pairs). A capture of a
 /// scan or a flood has one "conversation" per packet; past this many, frames
-/// of new pairs are added up as "other" instead of growing the table (each
-/// entry is under a hundred bytes: about 10 MB per table at the limit). TCP
-/// is bounded by [`super::streams::MAX_STREAMS`].
-pub const MAX_CONVERSATIONS: usize = 100_000;
+/// of new pairs are added up as "other" instead of growing the table (an
+/// entry is about 100 bytes: under 10 MB per table at the limit, with the
+/// hash table's slack). TCP is bounded by [`super::streams::MAX_STREAMS`].
+pub const MAX_CONVERSATIONS: usize = 50_000;
 
 /// Conversations listed per table, the busiest (by bytes) first.
 pub const TOP_CONVERSATIONS: usize = 10;
@@ -182,52 +181,80 @@ pub struct ProtocolRow {
     pub counts: Counts,
 }
 
-/// Where a conversation's counts go.
+/// Where a conversation's counts go (kept small: there may be many).
 #[derive(Clone, Copy, Debug, Default)]
 struct ConvCounts {
     /// The key's first endpoint is A (the first sender) when set.
     low_is_a: bool,
+    /// Whether the frames had times; then `first` and `last` hold them, as
+    /// nanoseconds since the epoch.
+    timed: bool,
     a_to_b: Counts,
     b_to_a: Counts,
     first_frame: u64,
-    first: Option<Duration>,
-    last: Option<Duration>,
+    first: u64,
+    last: u64,
+}
+
+fn nanos(t: Duration) -> u64 {
+    u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl ConvCounts {
+    fn new(low_is_a: bool, first_frame: u64) -> ConvCounts {
+        ConvCounts {
+            low_is_a,
+            first_frame,
+            ..ConvCounts::default()
+        }
+    }
+
     fn add(&mut self, from_a: bool, bytes: usize, time: Option<Duration>) {
         if from_a {
             self.a_to_b.add(bytes);
         } else {
             self.b_to_a.add(bytes);
         }
-        self.first = self.first.or(time);
-        self.last = time.or(self.last);
+        if let Some(t) = time.map(nanos) {
+            if !self.timed {
+                self.timed = true;
+                self.first = t;
+            }
+            self.last = t;
+        }
     }
 
     fn total(&self) -> Counts {
         self.a_to_b.plus(self.b_to_a)
     }
-}
 
-/// Conversations keyed by an unordered pair, bounded by [`MAX_CONVERSATIONS`].
-#[derive(Debug)]
-struct PairTable<T> {
-    map: HashMap<(T, T), ConvCounts>,
-    other: Counts,
-}
-
-impl<T> Default for PairTable<T> {
-    fn default() -> Self {
-        PairTable {
-            map: HashMap::new(),
-            other: Counts::default(),
-        }
+    /// First and last frame times.
+    fn span(&self) -> Option<(Duration, Duration)> {
+        self.timed.then(|| {
+            (
+                Duration::from_nanos(self.first),
+                Duration::from_nanos(self.last),
+            )
+        })
     }
 }
 
-impl<T: Copy + Ord + Hash + std::fmt::Display> PairTable<T> {
-    fn add(&mut self, src: T, dst: T, bytes: usize, frame: u64, time: Option<Duration>) {
+/// Conversations keyed by an unordered pair, bounded by [`MAX_CONVERSATIONS`].
+#[derive(Debug, Default)]
+struct PairTable {
+    map: HashMap<(PackedAddr, PackedAddr), ConvCounts>,
+    other: Counts,
+}
+
+impl PairTable {
+    fn add(
+        &mut self,
+        src: PackedAddr,
+        dst: PackedAddr,
+        bytes: usize,
+        frame: u64,
+        time: Option<Duration>,
+    ) {
         let src_low = src <= dst;
         let key = if src_low { (src, dst) } else { (dst, src) };
         let full = self.map.len() >= MAX_CONVERSATIONS;
@@ -237,17 +264,18 @@ impl<T: Copy + Ord + Hash + std::fmt::Display> PairTable<T> {
                 self.other.add(bytes);
                 return;
             }
-            Entry::Vacant(e) => e.insert(ConvCounts {
-                low_is_a: src_low,
-                first_frame: frame,
-                ..ConvCounts::default()
-            }),
+            Entry::Vacant(e) => e.insert(ConvCounts::new(src_low, frame)),
         };
         conv.add(src_low == conv.low_is_a, bytes, time);
     }
 
-    fn table(&self, start: Option<Duration>) -> ConversationTable {
-        let mut top: Vec<(&(T, T), &ConvCounts)> = self.map.iter().collect();
+    /// The busiest conversations, endpoints written by `name`.
+    fn table(
+        &self,
+        start: Option<Duration>,
+        name: impl Fn(&PackedAddr) -> String,
+    ) -> ConversationTable {
+        let mut top: Vec<(&(PackedAddr, PackedAddr), &ConvCounts)> = self.map.iter().collect();
         sort_top(&mut top, |(_, c)| (c.total().bytes, c.first_frame));
         ConversationTable {
             conversations: self.map.len() as u64,
@@ -255,7 +283,7 @@ impl<T: Copy + Ord + Hash + std::fmt::Display> PairTable<T> {
                 .into_iter()
                 .map(|((low, high), c)| {
                     let (a, b) = if c.low_is_a { (low, high) } else { (high, low) };
-                    conversation(a.to_string(), b.to_string(), None, c, start)
+                    conversation(name(a), name(b), None, c, start)
                 })
                 .collect(),
             other: (self.other.frames > 0).then_some(self.other),
@@ -286,8 +314,8 @@ fn conversation(
         stream,
         a_to_b: c.a_to_b,
         b_to_a: c.b_to_a,
-        start: c.first.zip(start).map(|(f, s)| f.saturating_sub(s)),
-        duration: c.first.zip(c.last).map(|(f, l)| l.saturating_sub(f)),
+        start: c.span().zip(start).map(|((f, _), s)| f.saturating_sub(s)),
+        duration: c.span().map(|(f, l)| l.saturating_sub(f)),
     }
 }
 
@@ -359,11 +387,11 @@ pub struct Stats {
     first: Option<Duration>,
     last: Option<Duration>,
     paths: HashMap<u64, Counts>,
-    ip: PairTable<IpAddr>,
-    udp: PairTable<SocketAddr>,
+    ip: PairTable,
+    udp: PairTable,
     tcp_index: StreamIndex,
     /// TCP conversations by stream number, client as A.
-    tcp: Vec<(SocketAddr, SocketAddr, ConvCounts)>,
+    tcp: Vec<(PackedAddr, PackedAddr, ConvCounts)>,
     tcp_other: Counts,
 }
 
@@ -392,14 +420,15 @@ impl Stats {
             return;
         };
         if facts.protocols.has(Protocols::IPV4) || facts.protocols.has(Protocols::IPV6) {
+            let (src, dst) = (PackedAddr::ip(src), PackedAddr::ip(dst));
             self.ip.add(src, dst, bytes, frame.number, time);
         }
         match facts.transport {
             Some(TransportFacts::Udp {
                 src_port, dst_port, ..
             }) => self.udp.add(
-                SocketAddr::new(src, src_port),
-                SocketAddr::new(dst, dst_port),
+                PackedAddr::new(SocketAddr::new(src, src_port)),
+                PackedAddr::new(SocketAddr::new(dst, dst_port)),
                 bytes,
                 frame.number,
                 time,
@@ -414,11 +443,11 @@ impl Stats {
                 };
                 let i = hit.stream as usize;
                 if i == self.tcp.len() {
-                    let counts = ConvCounts {
-                        first_frame: frame.number,
-                        ..ConvCounts::default()
-                    };
-                    self.tcp.push((hit.flow.client, hit.flow.server, counts));
+                    self.tcp.push((
+                        PackedAddr::new(hit.flow.client),
+                        PackedAddr::new(hit.flow.server),
+                        ConvCounts::new(true, frame.number),
+                    ));
                 }
                 if let Some((_, _, c)) = self.tcp.get_mut(i) {
                     c.add(hit.from_client, bytes, time);
@@ -434,7 +463,7 @@ impl Stats {
         let mut totals = self.totals;
         totals.duration = self.first.zip(self.last).map(|(f, l)| l - f);
 
-        let mut tcp: Vec<(usize, &(SocketAddr, SocketAddr, ConvCounts))> =
+        let mut tcp: Vec<(usize, &(PackedAddr, PackedAddr, ConvCounts))> =
             self.tcp.iter().enumerate().collect();
         sort_top(&mut tcp, |(_, (_, _, c))| (c.total().bytes, c.first_frame));
         let tcp = ConversationTable {
@@ -442,7 +471,8 @@ impl Stats {
             top: tcp
                 .into_iter()
                 .map(|(i, (a, b, c))| {
-                    conversation(a.to_string(), b.to_string(), Some(i as u64), c, start)
+                    let (a, b) = (a.socket().to_string(), b.socket().to_string());
+                    conversation(a, b, Some(i as u64), c, start)
                 })
                 .collect(),
             other: (self.tcp_other.frames > 0).then_some(self.tcp_other),
@@ -451,9 +481,9 @@ impl Stats {
         StatsReport {
             totals,
             hierarchy: self.hierarchy(),
-            ip: self.ip.table(start),
+            ip: self.ip.table(start, |a| a.ip_addr().to_string()),
             tcp,
-            udp: self.udp.table(start),
+            udp: self.udp.table(start, |a| a.socket().to_string()),
         }
     }
 

@@ -11,40 +11,48 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::net::SocketAddr;
 
-use super::TcpSegment;
+use super::{PackedAddr, TcpSegment};
 use crate::inspect::model::TcpFlags;
 
-/// How many streams the index numbers. Each costs about a hundred bytes, so
-/// this bounds the index near 25 MB even for a capture of a port scan, where
-/// every packet is a new "stream"; streams past it are counted, not numbered.
-pub const MAX_STREAMS: usize = 250_000;
+/// How many streams the index numbers. Each costs about 56 bytes of hash
+/// table (plus slack), so this bounds the index near 10 MB even for a
+/// capture of a port scan, where every packet is a new "stream"; streams
+/// past it are counted, not numbered.
+pub const MAX_STREAMS: usize = 100_000;
 
 /// A stream's two endpoints, lower first, so both directions share a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FlowKey {
-    low: SocketAddr,
-    high: SocketAddr,
+    low: PackedAddr,
+    high: PackedAddr,
 }
 
 impl FlowKey {
-    /// The key of the stream a segment from `src` to `dst` belongs to.
-    pub fn new(src: SocketAddr, dst: SocketAddr) -> FlowKey {
+    /// The key of the stream a segment from `src` to `dst` belongs to, and
+    /// whether `src` is the key's lower endpoint.
+    pub fn new(src: SocketAddr, dst: SocketAddr) -> (FlowKey, bool) {
+        let (src, dst) = (PackedAddr::new(src), PackedAddr::new(dst));
         if src <= dst {
-            FlowKey {
-                low: src,
-                high: dst,
-            }
+            (
+                FlowKey {
+                    low: src,
+                    high: dst,
+                },
+                true,
+            )
         } else {
-            FlowKey {
-                low: dst,
-                high: src,
-            }
+            (
+                FlowKey {
+                    low: dst,
+                    high: src,
+                },
+                false,
+            )
         }
     }
 }
 
-/// What the index knows about one stream: its number, who is the client, and
-/// whether it is over (so that a new SYN starts a new stream).
+/// A stream's number and its two endpoints, client first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Flow {
     /// The stream's number, from 0.
@@ -54,18 +62,29 @@ pub struct Flow {
     /// usually the ephemeral one.
     pub client: SocketAddr,
     pub server: SocketAddr,
+}
+
+/// What the index keeps per stream, packed small: its number, which
+/// endpoint is the client, and whether it is over (so that a new SYN
+/// starts a new stream).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FlowState {
+    stream: u32,
+    client_is_low: bool,
+    /// FIN seen from the client, from the server; RST seen from either.
+    ended: u8,
     /// The client's initial sequence number, when its SYN was seen: a SYN
     /// with the same number is a retransmission, not a new connection.
     client_isn: Option<u32>,
-    /// FIN seen from the client, from the server; RST seen from either.
-    fin_from_client: bool,
-    fin_from_server: bool,
-    reset: bool,
 }
 
-impl Flow {
+const FIN_FROM_CLIENT: u8 = 1;
+const FIN_FROM_SERVER: u8 = 2;
+const RESET: u8 = 4;
+
+impl FlowState {
     /// A new stream, numbered `stream`, whose first segment is `seg`.
-    fn new(stream: u64, seg: &TcpSegment) -> Flow {
+    fn new(stream: u32, seg: &TcpSegment, src_is_low: bool) -> FlowState {
         let syn = seg.flags.has(TcpFlags::SYN);
         let ack = seg.flags.has(TcpFlags::ACK);
         let src_is_client = if syn {
@@ -73,56 +92,61 @@ impl Flow {
             !ack
         } else {
             // Mid-connection: servers listen on the lower, well-known port.
-            seg.src.port() > seg.dst.port()
-                || (seg.src.port() == seg.dst.port() && seg.src >= seg.dst)
+            seg.src.port() > seg.dst.port() || (seg.src.port() == seg.dst.port() && src_is_low)
         };
-        let (client, server) = if src_is_client {
-            (seg.src, seg.dst)
-        } else {
-            (seg.dst, seg.src)
-        };
-        Flow {
+        FlowState {
             stream,
-            client,
-            server,
+            client_is_low: src_is_client == src_is_low,
+            ended: 0,
             client_isn: None,
-            fin_from_client: false,
-            fin_from_server: false,
-            reset: false,
         }
     }
 
-    /// Whether `seg` was sent by the client.
-    pub fn is_from_client(&self, seg: &TcpSegment) -> bool {
-        seg.src == self.client
+    /// Whether a segment whose source is the key's lower endpoint (or not)
+    /// was sent by the client.
+    fn sent_by_client(&self, src_is_low: bool) -> bool {
+        src_is_low == self.client_is_low
     }
 
     /// Whether `seg` opens a new connection on these endpoints: a SYN
     /// (without ACK) after this one ended, that is not a retransmission of
     /// the SYN that opened it.
-    fn starts_new_stream(&self, seg: &TcpSegment) -> bool {
-        let ended = self.reset || self.fin_from_client || self.fin_from_server;
+    fn starts_new_stream(&self, seg: &TcpSegment, src_is_low: bool) -> bool {
         let opening = seg.flags.has(TcpFlags::SYN) && !seg.flags.has(TcpFlags::ACK);
-        let same_syn = self.is_from_client(seg) && self.client_isn == Some(seg.seq);
-        ended && opening && !same_syn
+        let same_syn = self.sent_by_client(src_is_low) && self.client_isn == Some(seg.seq);
+        self.ended != 0 && opening && !same_syn
     }
 
     /// Remembers what `seg` says about the connection's state.
-    fn note(&mut self, seg: &TcpSegment) {
-        let from_client = self.is_from_client(seg);
+    fn note(&mut self, seg: &TcpSegment, src_is_low: bool) {
+        let from_client = self.sent_by_client(src_is_low);
         let flags = seg.flags;
         if flags.has(TcpFlags::SYN) && !flags.has(TcpFlags::ACK) && from_client {
             self.client_isn.get_or_insert(seg.seq);
         }
         if flags.has(TcpFlags::FIN) {
-            if from_client {
-                self.fin_from_client = true;
+            self.ended |= if from_client {
+                FIN_FROM_CLIENT
             } else {
-                self.fin_from_server = true;
-            }
+                FIN_FROM_SERVER
+            };
         }
         if flags.has(TcpFlags::RST) {
-            self.reset = true;
+            self.ended |= RESET;
+        }
+    }
+
+    /// The stream's number and endpoints.
+    fn flow(&self, key: &FlowKey) -> Flow {
+        let (client, server) = if self.client_is_low {
+            (key.low, key.high)
+        } else {
+            (key.high, key.low)
+        };
+        Flow {
+            stream: u64::from(self.stream),
+            client: client.socket(),
+            server: server.socket(),
         }
     }
 }
@@ -141,7 +165,7 @@ pub struct StreamHit {
 /// Numbers every TCP stream of a capture, up to [`MAX_STREAMS`].
 #[derive(Debug)]
 pub struct StreamIndex {
-    flows: HashMap<FlowKey, Flow>,
+    flows: HashMap<FlowKey, FlowState>,
     streams: u64,
     limit: usize,
     /// Segments of streams that came after the limit, which got no number.
@@ -165,7 +189,7 @@ impl StreamIndex {
         StreamIndex {
             flows: HashMap::new(),
             streams: 0,
-            limit,
+            limit: limit.min(MAX_STREAMS),
             unnumbered_segments: 0,
         }
     }
@@ -173,35 +197,40 @@ impl StreamIndex {
     /// The stream `seg` belongs to, numbering a new one if it opens one;
     /// `None` once [`MAX_STREAMS`] streams are numbered and this is another.
     pub fn observe(&mut self, seg: &TcpSegment) -> Option<StreamHit> {
-        let key = FlowKey::new(seg.src, seg.dst);
-        let next = self.streams;
+        let (key, src_is_low) = FlowKey::new(seg.src, seg.dst);
+        let full = self.streams >= self.limit as u64;
+        let next = self.streams as u32;
         let mut first = false;
-        let flow = match self.flows.entry(key) {
+        let state = match self.flows.entry(key) {
             Entry::Occupied(entry) => {
-                let flow = entry.into_mut();
-                if flow.starts_new_stream(seg) {
+                let state = entry.into_mut();
+                if state.starts_new_stream(seg, src_is_low) {
+                    if full {
+                        self.unnumbered_segments += 1;
+                        return None;
+                    }
                     // Reusing the endpoints replaces the entry: memory stays the same.
-                    *flow = Flow::new(next, seg);
+                    *state = FlowState::new(next, seg, src_is_low);
                     self.streams += 1;
                     first = true;
                 }
-                flow
+                state
             }
-            Entry::Vacant(_) if self.streams >= self.limit as u64 => {
+            Entry::Vacant(_) if full => {
                 self.unnumbered_segments += 1;
                 return None;
             }
             Entry::Vacant(entry) => {
                 self.streams += 1;
                 first = true;
-                entry.insert(Flow::new(next, seg))
+                entry.insert(FlowState::new(next, seg, src_is_low))
             }
         };
-        flow.note(seg);
+        state.note(seg, src_is_low);
         Some(StreamHit {
-            stream: flow.stream,
-            from_client: flow.is_from_client(seg),
-            flow: *flow,
+            stream: u64::from(state.stream),
+            from_client: state.sent_by_client(src_is_low),
+            flow: state.flow(&key),
             first,
         })
     }
@@ -236,7 +265,7 @@ pub struct StreamFinder {
 #[derive(Debug)]
 enum FinderState {
     Searching(StreamIndex),
-    Following(FlowKey, Flow),
+    Following(FlowKey, FlowState, Flow),
     /// The stream ended and a new connection took its endpoints.
     Over(Flow),
 }
@@ -297,19 +326,23 @@ impl StreamFinder {
                 if hit.stream != self.target {
                     return None;
                 }
-                self.state = FinderState::Following(FlowKey::new(seg.src, seg.dst), hit.flow);
+                let (key, _) = FlowKey::new(seg.src, seg.dst);
+                let state = *index.flows.get(&key)?;
+                // From here on only this stream matters: drop the index.
+                self.state = FinderState::Following(key, state, hit.flow);
                 Some(hit.from_client)
             }
-            FinderState::Following(key, flow) => {
-                if FlowKey::new(seg.src, seg.dst) != *key {
+            FinderState::Following(key, state, flow) => {
+                let (this, src_is_low) = FlowKey::new(seg.src, seg.dst);
+                if this != *key {
                     return None;
                 }
-                if flow.starts_new_stream(seg) {
+                if state.starts_new_stream(seg, src_is_low) {
                     self.state = FinderState::Over(*flow);
                     return None;
                 }
-                flow.note(seg);
-                Some(flow.is_from_client(seg))
+                state.note(seg, src_is_low);
+                Some(state.sent_by_client(src_is_low))
             }
             FinderState::Over(_) => None,
         }
@@ -319,7 +352,7 @@ impl StreamFinder {
     pub fn flow(&self) -> Option<&Flow> {
         match &self.state {
             FinderState::Searching(_) => None,
-            FinderState::Following(_, flow) | FinderState::Over(flow) => Some(flow),
+            FinderState::Following(_, _, flow) | FinderState::Over(flow) => Some(flow),
         }
     }
 
@@ -331,7 +364,7 @@ impl StreamFinder {
                 streams: index.streams(),
                 limit: (index.unnumbered_segments() > 0).then_some(index.limit()),
             }),
-            FinderState::Following(_, flow) | FinderState::Over(flow) => Ok(*flow),
+            FinderState::Following(_, _, flow) | FinderState::Over(flow) => Ok(*flow),
         }
     }
 }
