@@ -56,7 +56,7 @@ pub(super) fn slice_first_fragment(packet: &mut LaxSlicedPacket<'_>) {
         }
         Some(LaxNetSlice::Ipv6(ip)) => {
             ip.is_payload_fragmented()
-                && ip.extensions().clone().into_iter().any(|e| {
+                && ipv6_extensions(ip).any(|e| {
                     matches!(e, Ipv6ExtensionSlice::Fragment(f) if f.fragment_offset().value() == 0)
                 })
         }
@@ -82,6 +82,54 @@ pub(super) fn slice_first_fragment(packet: &mut LaxSlicedPacket<'_>) {
             .map(TransportSlice::Icmpv6),
         _ => None,
     };
+}
+
+/// The IPv6 extension headers lax slicing read, one by one.
+///
+/// Not etherparse's own iterator: it trusts every header to be whole, and
+/// when lax slicing stopped inside one (a routing header cut short, say) it
+/// reads past the end of the frame (`from_slice_unchecked`). This walk uses
+/// the checked constructors and stops at the first that fails.
+pub(super) fn ipv6_extensions<'a>(
+    ip: &etherparse::LaxIpv6Slice<'a>,
+) -> impl Iterator<Item = Ipv6ExtensionSlice<'a>> {
+    use etherparse::{IpAuthHeaderSlice, Ipv6FragmentHeaderSlice, Ipv6RawExtHeaderSlice};
+    let exts = ip.extensions();
+    let mut next = exts.first_header();
+    let mut rest = exts.slice();
+    std::iter::from_fn(move || {
+        let kind = next.take()?;
+        let (ext, len, after) = match kind {
+            IpNumber::IPV6_HEADER_HOP_BY_HOP
+            | IpNumber::IPV6_ROUTE_HEADER
+            | IpNumber::IPV6_DESTINATION_OPTIONS => {
+                let s = Ipv6RawExtHeaderSlice::from_slice(rest).ok()?;
+                let (len, after) = (s.slice().len(), s.next_header());
+                let ext = match kind {
+                    IpNumber::IPV6_HEADER_HOP_BY_HOP => Ipv6ExtensionSlice::HopByHop(s),
+                    IpNumber::IPV6_ROUTE_HEADER => Ipv6ExtensionSlice::Routing(s),
+                    _ => Ipv6ExtensionSlice::DestinationOptions(s),
+                };
+                (ext, len, after)
+            }
+            IpNumber::IPV6_FRAGMENTATION_HEADER => {
+                let s = Ipv6FragmentHeaderSlice::from_slice(rest).ok()?;
+                let (len, after) = (s.slice().len(), s.next_header());
+                (Ipv6ExtensionSlice::Fragment(s), len, after)
+            }
+            IpNumber::AUTHENTICATION_HEADER => {
+                let s = IpAuthHeaderSlice::from_slice(rest).ok()?;
+                let (len, after) = (s.slice().len(), s.next_header());
+                (Ipv6ExtensionSlice::Authentication(s), len, after)
+            }
+            _ => return None,
+        };
+        rest = rest.get(len..)?;
+        if !rest.is_empty() {
+            next = Some(after);
+        }
+        Some(ext)
+    })
 }
 
 /// Length fields lax slicing tolerates but a learner should hear about.
@@ -130,7 +178,7 @@ pub(super) fn dissect(packet: &LaxSlicedPacket<'_>, out: &mut Builder<'_>) {
         }
         Some(LaxNetSlice::Ipv6(ip)) => {
             dissect_ipv6(ip.header(), ip.payload(), out);
-            for ext in ip.extensions().clone() {
+            for ext in ipv6_extensions(ip) {
                 dissect_ipv6_ext(&ext, out);
             }
         }

@@ -754,6 +754,32 @@ fn other_link_types() {
 }
 
 #[test]
+fn a_cut_ipv6_extension_header_is_not_read_past_the_end() {
+    // IPv6 (as raw IP) whose hop-by-hop header names a routing header that
+    // the frame does not hold: etherparse's own extension iterator would
+    // read past the end here (found by the property test).
+    let mut data = vec![0x60, 0, 0, 0, 0, 16, 0, 64];
+    data.extend([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    data.extend([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    data.extend([43, 0, 1, 4, 0, 0, 0, 0]); // hop-by-hop: next = routing
+    data.extend([17, 5, 0, 0, 0, 0, 0, 0]); // routing header claims 48 bytes, has 8
+    let frame = Frame {
+        number: 1,
+        timestamp: None,
+        link: LinkType::RawIp,
+        original_len: data.len(),
+        data,
+    };
+    let d = dissect(&frame);
+    assert_tiles(&frame, &d);
+    assert_eq!(
+        d.stop.unwrap().to_string(),
+        "truncated at L3 Network: IPv6 extension header needs 48 bytes, the IPv6 payload length leaves 8"
+    );
+    assert_eq!(facts(&frame).stopped_at, Some(Layer::Network));
+}
+
+#[test]
 fn internet_checksum_spans_pieces_of_odd_length() {
     let whole = [0x45u8, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11];
     let one = internet_checksum(&[&whole]);
@@ -788,7 +814,7 @@ fn check(frame: &Frame) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(20_000))]
 
     #[test]
     fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..200), link in any_link()) {
