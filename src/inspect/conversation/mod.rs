@@ -421,6 +421,42 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Random bytes, read as frames by the real dissector, through every
+        /// conversation structure: nothing a capture holds may panic them.
+        #[test]
+        fn random_frames_through_every_conversation_view_never_panic(
+            frames in proptest::collection::vec(
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120), 0..30),
+            raw in proptest::prelude::any::<bool>(),
+        ) {
+            use crate::inspect::model::{Frame, LinkType};
+            let mut stats = stats::Stats::new();
+            let mut finder = streams::StreamFinder::new(0);
+            let mut follow = follow::Reassembler::new();
+            let mut ladder = ladder::LadderTracker::new();
+            for (i, data) in frames.into_iter().enumerate() {
+                let frame = Frame {
+                    number: i as u64 + 1,
+                    timestamp: None,
+                    link: if raw { LinkType::RawIp } else { LinkType::Ethernet },
+                    original_len: data.len(),
+                    data,
+                };
+                let facts = crate::inspect::dissect::facts(&frame);
+                stats.add(&frame, &facts);
+                if let Some(seg) = TcpSegment::from_frame(&frame, &facts)
+                    && let Some(from_client) = finder.observe(&seg)
+                {
+                    follow.segment(from_client, &seg);
+                    ladder.segment(from_client, &seg);
+                }
+            }
+            let _ = stats.report();
+            let _ = follow.finish();
+        }
+    }
+
     #[test]
     fn flags_are_named_like_wireshark() {
         assert_eq!(

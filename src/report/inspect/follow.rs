@@ -113,7 +113,9 @@ fn write_human(out: &mut impl Write, stream: u64, flow: &Flow, f: &Followed) -> 
         writeln!(out)?;
         match piece {
             Piece::Data {
-                from_client, bytes, ..
+                from_client,
+                offset,
+                bytes,
             } => {
                 let color = side_color(*from_client);
                 let kind = if is_text(bytes) { "" } else { ", binary" };
@@ -131,7 +133,7 @@ fn write_human(out: &mut impl Write, stream: u64, flow: &Flow, f: &Followed) -> 
                         writeln!(out)?;
                     }
                 } else {
-                    write_hex_preview(out, bytes, color)?;
+                    write_hex_preview(out, *offset, bytes, color)?;
                 }
             }
             Piece::Missing {
@@ -221,8 +223,13 @@ fn repairs(s: &DirectionStats) -> Vec<String> {
 }
 
 /// Up to [`HEX_PREVIEW_BYTES`] as offset, hex and ASCII lines, then how many
-/// more bytes there are.
-fn write_hex_preview(out: &mut impl Write, bytes: &[u8], color: Color) -> io::Result<()> {
+/// more bytes there are. Offsets count from the direction's first byte.
+fn write_hex_preview(
+    out: &mut impl Write,
+    offset: u64,
+    bytes: &[u8],
+    color: Color,
+) -> io::Result<()> {
     let shown = &bytes[..bytes.len().min(HEX_PREVIEW_BYTES)];
     for (i, row) in shown.chunks(16).enumerate() {
         let hex: Vec<String> = row.iter().map(|b| format!("{b:02x}")).collect();
@@ -236,7 +243,8 @@ fn write_hex_preview(out: &mut impl Write, bytes: &[u8], color: Color) -> io::Re
                 }
             })
             .collect();
-        let line = format!("{:04x}  {:<47}  |{ascii}|", i * 16, hex.join(" "));
+        let at = offset + i as u64 * 16;
+        let line = format!("{at:04x}  {:<47}  |{ascii}|", hex.join(" "));
         writeln!(out, "{}", line.color(color))?;
     }
     if bytes.len() > shown.len() {
