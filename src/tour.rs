@@ -4,8 +4,8 @@
 //! instructor can run it on a projector with `--pace 800ms` or `--step`.
 
 use crate::layer::Layer;
-use crate::report::{Observation, Reporter, thousands};
-use crate::{tcp, udp};
+use crate::report::{self, Observation, Reporter, thousands};
+use crate::{lab, tcp, udp};
 
 /// Runs every section in order, then a recap built from what was measured.
 pub async fn run(reporter: &Reporter) -> anyhow::Result<()> {
@@ -41,6 +41,23 @@ pub async fn run(reporter: &Reporter) -> anyhow::Result<()> {
         "UDP hands single datagrams to the network: boundaries kept, no handshake, no promise of delivery.",
     );
     let udp = udp::demo::run(reporter).await?;
+
+    reporter.chapter(
+        "netdojo tour · TCP vs UDP under loss",
+        "The same 200 messages through one simulated link that loses 10% of its frames: UDP loses what the link loses; TCP loses nothing, and pays in time.",
+    );
+    let scenario = lab::Scenario {
+        link: lab::Impairments::default(),
+        workload: lab::Workload::default(),
+        seed: 1,
+    };
+    reporter.emit(report::lab::link_observation(&scenario));
+    // Pure computation on a virtual clock: milliseconds, so it runs inline.
+    let cmp = lab::compare(&scenario, false);
+    for sentence in report::lab::conclusions(&cmp) {
+        reporter.emit(Observation::new(Layer::Transport, "conclusion", sentence));
+    }
+    reporter.note("See the whole table with `netdojo compare`, every frame with `--trace`, a trend with `--sweep loss=0,5,10,20,30`.");
 
     reporter.chapter("netdojo tour · Recap", "What this run measured.");
     reporter.emit(
@@ -78,6 +95,28 @@ pub async fn run(reporter: &Reporter) -> anyhow::Result<()> {
         .field("burst_sent", udp.burst_sent)
         .field("burst_received", udp.burst_received)
         .field("burst_lost", udp.burst_lost),
+    );
+    reporter.emit(
+        Observation::new(
+            Layer::Transport,
+            "recap_compare",
+            format!(
+                "TCP vs UDP under 10% loss: UDP delivered {} of {} messages in {}; TCP delivered {} of {} in order, in {} instead of {} on a clean link, after {} retransmissions",
+                thousands(cmp.udp.delivered),
+                thousands(cmp.udp.sent),
+                report::duration(cmp.udp.completion),
+                thousands(cmp.tcp.delivered),
+                thousands(cmp.tcp.sent),
+                report::duration(cmp.tcp.completion),
+                report::duration(cmp.tcp_baseline_completion()),
+                thousands(cmp.tcp.link.tcp_retransmissions),
+            ),
+        )
+        .field("udp_delivered", cmp.udp.delivered)
+        .field("udp_lost", cmp.udp.lost)
+        .field("tcp_delivered", cmp.tcp.delivered)
+        .field("tcp_retransmissions", cmp.tcp.link.tcp_retransmissions)
+        .field("sent", cmp.tcp.sent),
     );
     reporter.emit(Observation::new(
         Layer::Transport,

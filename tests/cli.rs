@@ -45,9 +45,9 @@ fn the_tour_runs_end_to_end_in_json() {
         .iter()
         .map(|c| c["title"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(chapters.len(), 4, "{chapters:?}");
+    assert_eq!(chapters.len(), 5, "{chapters:?}");
     assert!(
-        chapters[1].contains("TCP") && chapters[2].contains("UDP"),
+        chapters[1].contains("TCP") && chapters[2].contains("UDP") && chapters[3].contains("loss"),
         "{chapters:?}"
     );
     let layers: Vec<_> = events(&all, "layer")
@@ -61,6 +61,12 @@ fn the_tour_runs_end_to_end_in_json() {
     assert_eq!(
         udp["burst_received"].as_u64().unwrap() + udp["burst_lost"].as_u64().unwrap(),
         udp["burst_sent"].as_u64().unwrap()
+    );
+    let compare = event(&all, "recap_compare");
+    assert_eq!(compare["tcp_delivered"], compare["sent"]);
+    assert_eq!(
+        compare["udp_delivered"].as_u64().unwrap() + compare["udp_lost"].as_u64().unwrap(),
+        compare["sent"].as_u64().unwrap()
     );
 }
 
