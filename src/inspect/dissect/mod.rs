@@ -524,9 +524,9 @@ impl<'a> Builder<'a> {
         start..(start + part.len()).min(self.data.len())
     }
 
-    /// Adds a layer. Its range is trimmed so layers never overlap, and a
-    /// gap before it (which would be a bug here) becomes a data layer, so
-    /// every byte keeps a layer to be coloured by.
+    /// Adds a layer. Its range is trimmed so layers never overlap (and its
+    /// fields to its range), and a gap before it (which would be a bug here)
+    /// becomes a data layer, so every byte keeps a layer to be coloured by.
     pub fn push(&mut self, mut view: LayerView) {
         let end = view.range.end.min(self.data.len());
         let start = view.range.start.max(self.cursor).min(end);
@@ -540,6 +540,12 @@ impl<'a> Builder<'a> {
             return;
         }
         view.range = start..end;
+        // A field never points outside its layer, so a view can index the
+        // frame by any range here without checking.
+        for f in &mut view.fields {
+            let fs = f.range.start.clamp(start, end);
+            f.range = fs..f.range.end.clamp(fs, end);
+        }
         self.cursor = end;
         self.layers.push(view);
     }
