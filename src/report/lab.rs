@@ -229,8 +229,13 @@ pub fn conclusions(cmp: &Comparison) -> Vec<String> {
         });
     }
     if udp.duplicated > 0 {
+        let joint = if udp.out_of_order > 0 {
+            ", and"
+        } else {
+            " and"
+        };
         s.push_str(&format!(
-            " and handed the application {} duplicate{}",
+            "{joint} handed the application {} duplicate{}",
             thousands(udp.duplicated),
             plural(udp.duplicated)
         ));
