@@ -141,3 +141,62 @@ fn block(out: &mut Vec<u8>, kind: u32, body: &[u8]) {
     out.extend_from_slice(body);
     out.extend_from_slice(&total.to_le_bytes());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::settings::{Impairments, Scenario, Workload};
+    use crate::lab::sim::{self, Protocol};
+    use pcap_parser::pcapng::Block;
+    use pcap_parser::{PcapBlockOwned, PcapNGSlice};
+
+    #[test]
+    fn every_frame_is_a_packet_block_with_its_fate_in_a_comment() {
+        let scenario = Scenario {
+            link: Impairments {
+                loss: 20.0,
+                ..Impairments::default()
+            },
+            workload: Workload {
+                messages: 20,
+                size: 500,
+            },
+            seed: 9,
+        };
+        let tcp = sim::run(&scenario, Protocol::Tcp, true);
+        let udp = sim::run(&scenario, Protocol::Udp, true);
+        let bytes = encode(&[&tcp, &udp]);
+        let (mut interfaces, mut packets, mut lost_comments) = (0, Vec::new(), 0);
+        for block in PcapNGSlice::from_slice(&bytes).expect("a pcapng section") {
+            match block.expect("every block parses") {
+                PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                    assert_eq!(idb.linktype.0, i32::from(LINKTYPE_ETHERNET));
+                    interfaces += 1;
+                }
+                PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+                    let comment = epb
+                        .options
+                        .iter()
+                        .find(|o| o.code.0 == OPT_COMMENT)
+                        .map(|o| String::from_utf8_lossy(&o.value).to_string());
+                    if comment.is_some_and(|c| c.contains("lost by the link")) {
+                        lost_comments += 1;
+                    }
+                    packets.push((epb.if_id, epb.caplen, epb.ts_low));
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(interfaces, 2);
+        let frames: Vec<_> = tcp
+            .frames
+            .iter()
+            .map(|f| (0, f))
+            .chain(udp.frames.iter().map(|f| (1, f)))
+            .map(|(i, f)| (i, f.len as u32, f.at_us as u32))
+            .collect();
+        assert_eq!(packets, frames);
+        assert_eq!(lost_comments, tcp.link.lost + udp.link.lost);
+        assert!(lost_comments > 0);
+    }
+}
