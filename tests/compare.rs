@@ -484,3 +484,22 @@ fn the_relay_loses_exactly_what_udp_serve_counts() {
     assert_eq!(summary["received"].as_u64().unwrap() + lost, 500);
     assert_eq!(forward["overflow"], 0);
 }
+
+#[test]
+fn a_link_that_loses_everything_stops_at_the_time_cap_and_says_so() {
+    let (out, all) = run_json(&["compare", "--loss", "100", "--messages", "10"]);
+    assert!(out.status.success(), "{out:?}");
+    let tcp = result(&all, "tcp");
+    assert_eq!(
+        (tcp["capped"].as_bool(), tcp["delivered"].as_u64()),
+        (Some(true), Some(0))
+    );
+    let udp = result(&all, "udp");
+    assert_eq!(
+        (udp["capped"].as_bool(), udp["lost"].as_u64()),
+        (Some(false), Some(10))
+    );
+    let capped = event(&all, "capped");
+    assert_eq!(capped["protocol"], "TCP");
+    assert!(capped["text"].as_str().unwrap().contains("1h"), "{capped}");
+}
