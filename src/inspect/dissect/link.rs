@@ -582,7 +582,7 @@ pub(super) fn dissect_arp(arp: &ArpPacketSlice<'_>, out: &mut Builder<'_>) {
             }
         ),
         s + 6..s + 8,
-        "a request is broadcast to everyone; the owner of the address replies to the asker alone",
+        "a request is broadcast to everyone; the owner of the address replies to the asker alone. ARP carries IP addresses but never leaves the link it serves, so it is drawn at L2 here",
     );
     let mut at = s + 8;
     view.field(
