@@ -280,6 +280,8 @@ pub(super) fn dissect(sliced: &Sliced<'_>, end: usize, out: &mut Builder<'_>) {
             Some(
                 "part of a fragmented datagram: only reassembly with the other fragments makes it whole",
             )
+        } else if transport.is_none() {
+            Some("a protocol netdojo does not dissect")
         } else {
             transport.and_then(port_note)
         };
