@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use colored::Colorize;
 
-use crate::cli::{Cli, ColorChoice, Command, TcpCommand, UdpCommand};
+use crate::cli::{Cli, ColorChoice, Command, TcpCommand, UdpCommand, WsCommand};
 use crate::error::UsageError;
 use crate::report::{Pacing, Reporter};
-use crate::{inspect, lab, lesson, tcp, tour, udp};
+use crate::{inspect, lab, lesson, tcp, tour, udp, ws};
 
 /// Runs the program and returns its exit code: 0 success, 1 runtime failure,
 /// 2 usage error (clap exits with 2 by itself for what it can check).
@@ -90,6 +90,25 @@ async fn run(cli: Cli, reporter: Reporter) -> anyhow::Result<()> {
         Command::Compare(args) => {
             let json = cli.json;
             tokio::task::spawn_blocking(move || lab::run(&args, &reporter, json)).await?
+        }
+        Command::Ws(WsCommand::Serve {
+            listen,
+            max_clients,
+            no_recovery,
+        }) => {
+            let listener = listen.bind_tcp().await?;
+            let options = ws::server::ServeOptions {
+                max_clients,
+                recovery: !no_recovery,
+            };
+            ws::server::serve(listener, options, reporter, shutdown_signal()).await
+        }
+        Command::Ws(WsCommand::Chat(args)) => ws::chat::run(&args, &reporter).await,
+        Command::Ws(WsCommand::Demo) => ws::demo::run(&reporter).await,
+        Command::Ws(WsCommand::Tap { listen, upstream }) => {
+            let listener = listen.bind_tcp().await?;
+            let upstream = upstream.resolve().await?;
+            ws::tap::run(listener, upstream, reporter, shutdown_signal()).await
         }
     }
 }

@@ -85,6 +85,76 @@ pub enum Command {
         after_help = "Examples:\n  netdojo compare                                  200 × 1,000 bytes, 10% loss, 20 ms each way\n  netdojo compare --loss 30 --seed 7               heavier loss, another roll of the dice\n  netdojo compare --messages 5 --trace --pace 1s   every frame as a ladder, for a lecture\n  netdojo compare --pcap lab.pcapng                every frame, for netdojo inspect or Wireshark\n  netdojo compare --real                           the kernel's own TCP and UDP, into a slow receiver\n  netdojo compare --sweep loss=0,1,5,10,20,30 --svg loss.svg   a trend over 5 seeds per value"
     )]
     Compare(CompareArgs),
+
+    /// WebSocket chat in the spirit of socket.io: one port serves the web
+    /// page and upgrades to a WebSocket; rooms, events, acknowledgements and
+    /// recovery of missed messages.
+    #[command(subcommand)]
+    Ws(WsCommand),
+}
+
+/// `netdojo ws ...`.
+#[derive(Subcommand, Debug)]
+pub enum WsCommand {
+    /// The chat server: the page at `/` and the WebSocket at `/ws`, on one
+    /// port. With -v it narrates the HTTP upgrade and every frame.
+    #[command(
+        after_help = "Examples:\n  netdojo ws serve                       then open http://127.0.0.1:9001/\n  netdojo -v ws serve --listen 127.0.0.1:0\n  netdojo ws chat ws://127.0.0.1:9001/ws --name ada"
+    )]
+    Serve {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:9001")]
+        listen: Endpoint,
+        /// Clients connected at once; the next upgrade gets HTTP 503.
+        #[arg(long, default_value_t = crate::ws::limits::MAX_CLIENTS, value_parser = clap::value_parser!(usize))]
+        max_clients: usize,
+        /// Do not replay missed messages on resume: a returning client is
+        /// told how many it missed, and that is all.
+        #[arg(long)]
+        no_recovery: bool,
+    },
+
+    /// A terminal chat client: lines from stdin go to the room; /join R,
+    /// /leave R, /w NAME TEXT, /who, /quit. Reconnects by itself and
+    /// recovers what it missed.
+    #[command(
+        after_help = "Examples:\n  netdojo ws chat ws://127.0.0.1:9001/ws --name ada\n  echo hello | netdojo ws chat ws://127.0.0.1:9001/ws --name bob --room lobby"
+    )]
+    Chat(WsChatArgs),
+
+    /// Server and three scripted clients in one process: the upgrade, frames
+    /// (masked from clients, not from the server), a room, a broadcast, an
+    /// ack, a client that drops off and recovers what it missed, and the
+    /// same without recovery.
+    #[command(after_help = "Example:\n  netdojo ws demo --pace 800ms")]
+    Demo,
+
+    /// A transparent TCP proxy in front of any WebSocket server: prints the
+    /// HTTP upgrade and every frame in both directions.
+    #[command(
+        after_help = "Example:\n  netdojo ws serve --listen 127.0.0.1:9001\n  netdojo ws tap --listen 127.0.0.1:9011 --upstream 127.0.0.1:9001\n  then open http://127.0.0.1:9011/"
+    )]
+    Tap {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:9011")]
+        listen: Endpoint,
+        /// The WebSocket server to forward to.
+        #[arg(long)]
+        upstream: Endpoint,
+    },
+}
+
+/// `netdojo ws chat`.
+#[derive(Args, Debug, Clone)]
+pub struct WsChatArgs {
+    /// The server's WebSocket URL, e.g. ws://127.0.0.1:9001/ws.
+    pub url: String,
+    /// Your name in the chat (unique among those connected).
+    #[arg(long)]
+    pub name: String,
+    /// The room to join first.
+    #[arg(long, default_value = "lobby")]
+    pub room: String,
 }
 
 /// `netdojo compare`.

@@ -9,7 +9,7 @@
 //! |-----|--------------|-------------|---------------------------------------------|
 //! | 7   | Application  | Application | echoed lines, datagram payloads             |
 //! | 6   | Presentation | Application | text or bytes: UTF-8, hex                   |
-//! | 5   | Session      | Application | (WebSocket sessions, in a later module)     |
+//! | 5   | Session      | Application | WebSocket sessions, resume, heartbeats      |
 //! | 4   | Transport    | Transport   | ports, handshake, stream vs datagram, FIN   |
 //! | 3   | Network      | Internet    | addresses, ICMP "port unreachable"          |
 //! | 2   | Data link    | Link        | (frames, in the inspector)                  |
@@ -34,6 +34,9 @@
 //! - [`lab`]: `netdojo compare`, TCP against UDP through one simulated lossy
 //!   link between two smoltcp hosts, seeded and on a virtual clock; its views
 //!   (table, sentences, ladder) are in `report::lab`.
+//! - [`ws`]: WebSocket chat in the spirit of socket.io: page and socket on
+//!   one port, rooms, acknowledgements, recovery of missed messages, and a
+//!   tap that shows every frame.
 //! - [`tour`]: the whole course in one run; [`lesson`]: the lessons, embedded.
 //! - [`cli`], [`app`], [`endpoint`], [`error`]: the command line, from
 //!   arguments to exit code.
@@ -53,3 +56,4 @@ pub mod report;
 pub mod tcp;
 pub mod tour;
 pub mod udp;
+pub mod ws;
