@@ -28,9 +28,9 @@ impl Endpoint {
         }
         let mut addrs = tokio::net::lookup_host((self.host.as_str(), self.port))
             .await
-            .map_err(|source| NetError::Resolve {
+            .map_err(|cause| NetError::Resolve {
                 host: self.host.clone(),
-                source,
+                cause,
             })?;
         addrs.next().ok_or_else(|| NetError::NoAddress {
             host: self.host.clone(),

@@ -11,21 +11,23 @@ use std::net::SocketAddr;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// A network operation that failed, with the address it failed on.
+/// A network operation that failed, with the address it failed on. The I/O
+/// error is a `cause` inside the message, not a `source`: the error is printed
+/// with its chain (`{e:#}`), which would say it twice.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
     #[error("port {} is already in use on {} (try --listen {})", .addr.port(), .addr.ip(), with_port_zero(.addr))]
     AddrInUse { addr: SocketAddr },
     #[error("cannot listen on {addr}: ports below 1024 need root or CAP_NET_BIND_SERVICE (try --listen {})", with_port_zero(.addr))]
     PrivilegedPort { addr: SocketAddr },
-    #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: io::Error },
+    #[error("cannot listen on {addr}: {cause}")]
+    Bind { addr: SocketAddr, cause: io::Error },
     #[error("connection refused by {addr}: nothing is listening there")]
     Refused { addr: SocketAddr },
-    #[error("cannot connect to {addr}: {source}")]
-    Connect { addr: SocketAddr, source: io::Error },
-    #[error("cannot resolve {host}: {source}")]
-    Resolve { host: String, source: io::Error },
+    #[error("cannot connect to {addr}: {cause}")]
+    Connect { addr: SocketAddr, cause: io::Error },
+    #[error("cannot resolve {host}: {cause}")]
+    Resolve { host: String, cause: io::Error },
     #[error("{host} resolved to no address")]
     NoAddress { host: String },
 }
@@ -42,7 +44,7 @@ impl NetError {
             io::ErrorKind::PermissionDenied if addr.port() < 1024 => {
                 NetError::PrivilegedPort { addr }
             }
-            _ => NetError::Bind { addr, source },
+            _ => NetError::Bind { addr, cause: source },
         }
     }
 
@@ -50,7 +52,7 @@ impl NetError {
     pub fn connect(addr: SocketAddr, source: io::Error) -> Self {
         match source.kind() {
             io::ErrorKind::ConnectionRefused => NetError::Refused { addr },
-            _ => NetError::Connect { addr, source },
+            _ => NetError::Connect { addr, cause: source },
         }
     }
 }
