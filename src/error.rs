@@ -44,7 +44,10 @@ impl NetError {
             io::ErrorKind::PermissionDenied if addr.port() < 1024 => {
                 NetError::PrivilegedPort { addr }
             }
-            _ => NetError::Bind { addr, cause: source },
+            _ => NetError::Bind {
+                addr,
+                cause: source,
+            },
         }
     }
 
@@ -52,7 +55,10 @@ impl NetError {
     pub fn connect(addr: SocketAddr, source: io::Error) -> Self {
         match source.kind() {
             io::ErrorKind::ConnectionRefused => NetError::Refused { addr },
-            _ => NetError::Connect { addr, cause: source },
+            _ => NetError::Connect {
+                addr,
+                cause: source,
+            },
         }
     }
 }
