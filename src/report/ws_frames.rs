@@ -447,7 +447,7 @@ pub fn message(id: u64, dir: Direction, m: &WireMessage) -> Observation {
                     .field("kind", "text")
                     .field("json", true)
                     .field("event_type", kind)
-                    .field("text", clip(text, TEXT_PREVIEW_CHARS))
+                    .field("payload_text", clip(text, TEXT_PREVIEW_CHARS))
                 }
                 None => base(
                     Layer::Presentation,
@@ -462,7 +462,7 @@ pub fn message(id: u64, dir: Direction, m: &WireMessage) -> Observation {
                 )
                 .field("kind", "text")
                 .field("json", false)
-                .field("text", clip(text, TEXT_PREVIEW_CHARS)),
+                .field("payload_text", clip(text, TEXT_PREVIEW_CHARS)),
             }
         }
         (Opcode::Text, Err(e)) if !m.is_whole() && e.error_len().is_none() => base(
