@@ -403,7 +403,7 @@ pub fn message(id: u64, dir: Direction, m: &WireMessage) -> Observation {
             id,
             dir,
             format!(
-                "{} message of {} bytes{frames}, compressed (RSV1, permessage-deflate): {} on the wire, readable only once inflated",
+                "{} message of {} bytes{frames}, compressed (RSV1, permessage-deflate): {}, readable only once inflated (the tap does not inflate)",
                 m.opcode.name(),
                 thousands(m.len),
                 hex(&m.kept, HEX_PREVIEW_BYTES)
