@@ -11,7 +11,7 @@
 //!    with "the last id I saw" and receives exactly those, replayed;
 //! 5. the same with recovery off: the messages are simply missed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -38,6 +38,10 @@ pub const SENT_WHILE_AWAY: usize = 3;
 /// How long any expected event may take before the demo gives up: loopback
 /// answers in microseconds, so this only matters if something is broken.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Events a scripted client sets aside while it waits for another: more
+/// than the demo ever sends one client.
+const MAX_ASIDE: usize = 256;
 
 /// What the demo found, for the tour's recap and for tests.
 #[derive(Clone, Debug, Default)]
@@ -167,6 +171,8 @@ struct Client {
     messages: Vec<(u64, bool)>,
     /// The last id it saw in the room.
     last_seen: u64,
+    /// Events received but not yet asked for.
+    aside: VecDeque<ServerEvent>,
 }
 
 impl Client {
@@ -183,6 +189,7 @@ impl Client {
             ws,
             messages: Vec::new(),
             last_seen: resume.unwrap_or(0),
+            aside: VecDeque::new(),
         };
         client
             .emit(&ClientEvent::Hello {
@@ -203,11 +210,31 @@ impl Client {
             .with_context(|| format!("{} cannot send {}", self.name, event.kind()))
     }
 
-    /// Reads events until `want` picks one, remembering every message.
-    async fn until<T>(
+    /// The first event `want` picks, among those already received and set
+    /// aside or those still to come, remembering every message. Events it
+    /// does not pick are set aside, so the order the server sends them in
+    /// (welcome before resumed, ack before or after the broadcast) does not
+    /// matter.
+    async fn until<T>(&mut self, want: impl FnMut(&ServerEvent) -> Option<T>) -> anyhow::Result<T> {
+        let name = self.name;
+        self.until_within(EVENT_TIMEOUT, want)
+            .await?
+            .with_context(|| {
+                format!("{name} waited {EVENT_TIMEOUT:?} for an event that did not come")
+            })
+    }
+
+    /// [`Client::until`], giving up after `wait` with `None`.
+    async fn until_within<T>(
         &mut self,
+        wait: Duration,
         mut want: impl FnMut(&ServerEvent) -> Option<T>,
-    ) -> anyhow::Result<T> {
+    ) -> anyhow::Result<Option<T>> {
+        if let Some(at) = self.aside.iter().position(|e| want(e).is_some())
+            && let Some(event) = self.aside.remove(at)
+        {
+            return Ok(want(&event));
+        }
         let name = self.name;
         let read = async {
             loop {
@@ -228,13 +255,16 @@ impl Client {
                 if let Some(found) = want(&event) {
                     return Ok(found);
                 }
+                if self.aside.len() == MAX_ASIDE {
+                    self.aside.pop_front();
+                }
+                self.aside.push_back(event);
             }
         };
-        tokio::time::timeout(EVENT_TIMEOUT, read)
-            .await
-            .with_context(|| {
-                format!("{name} waited {EVENT_TIMEOUT:?} for an event that did not come")
-            })?
+        match tokio::time::timeout(wait, read).await {
+            Ok(found) => found.map(Some),
+            Err(_) => Ok(None),
+        }
     }
 
     async fn join(&mut self) -> anyhow::Result<Vec<String>> {
@@ -464,19 +494,27 @@ async fn away_and_back(
     );
 
     let (mut cy, _) = Client::connect(&stage.url(), "cy", Some(last_seen)).await?;
-    let (replayed, lost) = cy
-        .until(|e| match e {
-            ServerEvent::Resumed { replayed, lost, .. } => Some((*replayed, *lost)),
-            _ => None,
-        })
-        .await?;
-    let mut got = Vec::new();
-    while (got.len() as u64) < replayed {
-        let before = cy.messages.len();
+    let resumed = |e: &ServerEvent| match e {
+        ServerEvent::Resumed { replayed, lost, .. } => Some((*replayed, *lost)),
+        _ => None,
+    };
+    // With recovery on, "resumed" must come. With it off, the server may
+    // say how many were lost, or nothing at all: a moment's silence is
+    // then the answer.
+    let (replayed, lost) = if recovery {
+        cy.until(resumed).await?
+    } else {
+        let silence = Duration::from_millis(200);
+        cy.until_within(silence, resumed)
+            .await?
+            .unwrap_or((0, away.len() as u64))
+    };
+    // Every message is recorded as it is read, whoever was waiting for what.
+    while (cy.messages.len() as u64) < replayed {
         cy.until(|e| matches!(e, ServerEvent::Message { .. }).then_some(()))
             .await?;
-        got.extend(cy.messages[before..].iter().map(|(id, _)| *id));
     }
+    let got: Vec<u64> = cy.messages.iter().map(|(id, _)| *id).collect();
     let all_replayed = cy.messages.iter().all(|(_, r)| *r);
     let text = if recovery {
         format!(
