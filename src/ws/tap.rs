@@ -795,6 +795,16 @@ impl Narration {
     /// `dir` reached EOF: the sender half-closed.
     fn eof(&mut self, dir: Direction) {
         let i = dir.index();
+        if let Phase::Http { head, body_left: 0 } = &self.phases[i]
+            && !head.is_empty()
+        {
+            self.reporter.emit(ws_frames::not_http(
+                self.id,
+                dir,
+                "the stream ended before the head's blank line",
+                head,
+            ));
+        }
         if let Phase::Frames(decoder) = &mut self.phases[i]
             && let Some(d) = decoder.finish()
         {
