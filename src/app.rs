@@ -104,7 +104,7 @@ async fn run(cli: Cli, reporter: Reporter) -> anyhow::Result<()> {
             ws::server::serve(listener, options, reporter, shutdown_signal()).await
         }
         Command::Ws(WsCommand::Chat(args)) => ws::chat::run(&args, &reporter).await,
-        Command::Ws(WsCommand::Demo) => ws::demo::run(&reporter).await,
+        Command::Ws(WsCommand::Demo) => ws::demo::run(&reporter).await.map(drop),
         Command::Ws(WsCommand::Tap { listen, upstream }) => {
             let listener = listen.bind_tcp().await?;
             let upstream = upstream.resolve().await?;

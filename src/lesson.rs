@@ -35,6 +35,7 @@ pub const LESSONS: &[Lesson] = &[
     lesson!("02-tcp"),
     lesson!("03-udp"),
     lesson!("04-tcp-vs-udp-loss"),
+    lesson!("05-websockets"),
 ];
 
 impl Lesson {

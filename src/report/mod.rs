@@ -7,6 +7,9 @@
 //! - [`human`]: a coloured layer badge and the sentence, paced for a lecture;
 //! - [`json`]: one JSON object per line (NDJSON), the facts tests assert on.
 //!
+//! Some capabilities have their own presentation: [`inspect`], [`lab`], and
+//! [`ws_frames`] (the WebSocket tap's upgrade, frames and messages).
+//!
 //! Pacing (`--pace`, `--step`) lives here too, so protocol code never sleeps for
 //! the sake of the audience.
 
@@ -15,6 +18,7 @@ pub mod inspect;
 pub mod json;
 pub mod lab;
 mod pacing;
+pub mod ws_frames;
 
 use std::io::{self, Write};
 use std::sync::Arc;

@@ -6,10 +6,12 @@
 //! - [`limits`]: every bound, with its reason.
 //! - [`server`]: `netdojo ws serve`; [`chat`]: the terminal client;
 //!   [`demo`]: server and three scripted clients in one process;
-//!   [`tap`]: a proxy that shows the upgrade and every frame.
+//!   [`tap`]: a proxy that shows the upgrade and every frame, read by
+//!   [`frames`], a wire-level frame decoder.
 
 pub mod chat;
 pub mod demo;
+pub mod frames;
 pub mod limits;
 pub mod protocol;
 pub mod server;
