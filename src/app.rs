@@ -95,11 +95,14 @@ async fn run(cli: Cli, reporter: Reporter) -> anyhow::Result<()> {
             listen,
             max_clients,
             no_recovery,
+            rate_limit,
         }) => {
             let listener = listen.bind_tcp().await?;
             let options = ws::server::ServeOptions {
                 max_clients,
                 recovery: !no_recovery,
+                rate_per_sec: rate_limit,
+                ..Default::default()
             };
             ws::server::serve(listener, options, reporter, shutdown_signal()).await
         }

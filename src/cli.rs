@@ -112,6 +112,10 @@ pub enum WsCommand {
         /// told how many it missed, and that is all.
         #[arg(long)]
         no_recovery: bool,
+        /// Events per second one client may send on average (bursts of 40);
+        /// 0 turns the limit off, for a benchmark's single sender.
+        #[arg(long, value_name = "PER_SEC", default_value_t = crate::ws::limits::RATE_PER_SEC)]
+        rate_limit: u32,
     },
 
     /// A terminal chat client: lines from stdin go to the room; /join R,

@@ -12,6 +12,7 @@
 pub mod chat;
 pub mod demo;
 pub mod frames;
+pub mod hub;
 pub mod limits;
 pub mod protocol;
 pub mod server;

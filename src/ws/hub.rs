@@ -1,0 +1,551 @@
+//! The chat's shared state: who is connected, the rooms, each room's history.
+//!
+//! One `Hub` behind a mutex, held only for the time it takes to update a map
+//! and hand frames to bounded per-client queues (`try_send`, never `.await`):
+//! a slow client can never hold up a broadcast, and the lock is never held
+//! while a socket is written. A broadcast is serialized once and the same
+//! bytes are queued for every member.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::{Notify, mpsc};
+use tungstenite::Utf8Bytes;
+
+use super::limits::{
+    HISTORY_PER_ROOM, MAX_NAME_CHARS, MAX_ROOMS, MAX_ROOMS_PER_CLIENT, MAX_TEXT_CHARS,
+    OUTBOUND_QUEUE,
+};
+use super::protocol::{ErrorCode, PresenceChange, ServerEvent, now_ms};
+
+/// Room in a client's queue for a full replay on resume, on top of
+/// [`OUTBOUND_QUEUE`]: every room it may rejoin, each with a whole history.
+/// tokio's channel allocates its slots as they fill, so unused room costs
+/// nothing.
+pub const REPLAY_ROOM: usize = MAX_ROOMS_PER_CLIENT * HISTORY_PER_ROOM + 8;
+
+/// A frame on its way to one client.
+#[derive(Debug)]
+pub enum Outbound {
+    Text(Utf8Bytes),
+    Ping,
+    Close(u16, String),
+}
+
+/// What the hub keeps of a connected client: where to queue its frames and
+/// how to tell its session to close.
+#[derive(Clone)]
+pub struct ClientHandle {
+    pub tx: mpsc::Sender<Outbound>,
+    /// Set when the client fell [`OUTBOUND_QUEUE`] frames behind; its
+    /// session closes it with 1008.
+    pub too_slow: Arc<AtomicBool>,
+    pub kick: Arc<Notify>,
+}
+
+impl ClientHandle {
+    /// A new handle and the receiving end of its queue.
+    pub fn new() -> (ClientHandle, mpsc::Receiver<Outbound>) {
+        let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE + REPLAY_ROOM);
+        let handle = ClientHandle {
+            tx,
+            too_slow: Arc::new(AtomicBool::new(false)),
+            kick: Arc::new(Notify::new()),
+        };
+        (handle, rx)
+    }
+
+    /// Frames queued and not yet written.
+    fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// Queues a frame; a client already [`OUTBOUND_QUEUE`] behind is marked
+    /// too slow instead, and the frame is not kept.
+    fn send(&self, text: &Utf8Bytes) {
+        if self.queued() >= OUTBOUND_QUEUE
+            || self.tx.try_send(Outbound::Text(text.clone())).is_err()
+        {
+            self.mark_slow();
+        }
+    }
+
+    /// Queues a volatile frame only if the client is keeping up: like
+    /// socket.io's volatile emit, it is dropped rather than queued behind.
+    fn send_volatile(&self, text: &Utf8Bytes) {
+        if self.queued() < VOLATILE_BACKLOG {
+            let _ = self.tx.try_send(Outbound::Text(text.clone()));
+        }
+    }
+
+    /// Replayed history, queued right after `hello` (it fits: [`REPLAY_ROOM`]).
+    fn send_replay(&self, text: Utf8Bytes) {
+        if self.tx.try_send(Outbound::Text(text)).is_err() {
+            self.mark_slow();
+        }
+    }
+
+    fn mark_slow(&self) {
+        if !self.too_slow.swap(true, Ordering::Relaxed) {
+            self.kick.notify_one();
+        }
+    }
+}
+
+/// A volatile event (`typing`) goes only to a client with fewer frames than
+/// this waiting: one that is behind has more useful things to read.
+const VOLATILE_BACKLOG: usize = 4;
+
+/// A message kept for recovery.
+#[derive(Clone, Debug)]
+struct Stored {
+    id: u64,
+    from: String,
+    text: String,
+    ts: u64,
+}
+
+#[derive(Default)]
+struct Room {
+    members: BTreeSet<String>,
+    history: VecDeque<Stored>,
+    /// The id of the last message said here (0: none yet).
+    last_id: u64,
+}
+
+/// What `resume` did in one room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resumed {
+    pub room: String,
+    pub after: u64,
+    pub replayed: u64,
+    pub lost: u64,
+}
+
+/// All clients and rooms.
+pub struct Hub {
+    clients: HashMap<String, Client>,
+    rooms: HashMap<String, Room>,
+    recovery: bool,
+}
+
+struct Client {
+    handle: ClientHandle,
+    rooms: BTreeSet<String>,
+}
+
+/// Checks a user or room name: 1 to [`MAX_NAME_CHARS`] characters, no
+/// control characters, no surrounding spaces.
+pub fn check_name(what: &str, name: &str) -> Result<(), (ErrorCode, String)> {
+    let n = name.chars().count();
+    if n == 0 || n > MAX_NAME_CHARS || name.trim() != name || name.chars().any(char::is_control) {
+        return Err((
+            ErrorCode::BadName,
+            format!(
+                "a {what} must be 1 to {MAX_NAME_CHARS} characters, without control characters or surrounding spaces"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_text(text: &str) -> Result<(), (ErrorCode, String)> {
+    let n = text.chars().count();
+    if n > MAX_TEXT_CHARS {
+        return Err((
+            ErrorCode::TooLong,
+            format!("a message may have at most {MAX_TEXT_CHARS} characters; this one has {n}"),
+        ));
+    }
+    Ok(())
+}
+
+fn text_of(event: &ServerEvent) -> Utf8Bytes {
+    Utf8Bytes::from(event.to_text())
+}
+
+type HubResult<T> = Result<T, (ErrorCode, String)>;
+
+impl Hub {
+    pub fn new(recovery: bool) -> Hub {
+        Hub {
+            clients: HashMap::new(),
+            rooms: HashMap::new(),
+            recovery,
+        }
+    }
+
+    /// Room names that exist now (at most 100, for the welcome).
+    pub fn room_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.rooms.keys().cloned().collect();
+        names.sort();
+        names.truncate(100);
+        names
+    }
+
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Takes a name for a new client.
+    pub fn register(&mut self, name: &str, handle: ClientHandle) -> HubResult<()> {
+        check_name("name", name)?;
+        if self.clients.contains_key(name) {
+            return Err((
+                ErrorCode::NameTaken,
+                format!("the name {name:?} is taken by someone connected; pick another"),
+            ));
+        }
+        self.clients.insert(
+            name.to_string(),
+            Client {
+                handle,
+                rooms: BTreeSet::new(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Forgets a client and leaves all its rooms; returns the rooms it was in.
+    pub fn unregister(&mut self, name: &str) -> Vec<String> {
+        let Some(client) = self.clients.remove(name) else {
+            return Vec::new();
+        };
+        let rooms: Vec<String> = client.rooms.into_iter().collect();
+        for room in &rooms {
+            self.remove_member(room, name);
+        }
+        rooms
+    }
+
+    fn remove_member(&mut self, room: &str, name: &str) {
+        let Some(r) = self.rooms.get_mut(room) else {
+            return;
+        };
+        r.members.remove(name);
+        let members: Vec<String> = r.members.iter().cloned().collect();
+        let event = text_of(&ServerEvent::Presence {
+            room: room.to_string(),
+            name: name.to_string(),
+            event: PresenceChange::Left,
+            members,
+        });
+        self.broadcast(room, &event);
+        let r = &self.rooms[room];
+        if r.members.is_empty() && r.history.is_empty() {
+            self.rooms.remove(room);
+        }
+    }
+
+    /// Puts `name` in `room` (created if new) and tells its members. Returns
+    /// the members after the join; joining twice changes nothing.
+    pub fn join(&mut self, name: &str, room: &str) -> HubResult<Vec<String>> {
+        check_name("room name", room)?;
+        let client = self
+            .clients
+            .get(name)
+            .expect("joins come from registered clients");
+        if client.rooms.contains(room) {
+            return Ok(self.rooms[room].members.iter().cloned().collect());
+        }
+        if client.rooms.len() >= MAX_ROOMS_PER_CLIENT {
+            return Err((
+                ErrorCode::TooManyRooms,
+                format!("a client may be in at most {MAX_ROOMS_PER_CLIENT} rooms at once"),
+            ));
+        }
+        if !self.rooms.contains_key(room) && self.rooms.len() >= MAX_ROOMS {
+            // Make room by forgetting an empty room's history, if there is one.
+            let empty = self
+                .rooms
+                .iter()
+                .find(|(_, r)| r.members.is_empty())
+                .map(|(k, _)| k.clone());
+            match empty {
+                Some(k) => {
+                    self.rooms.remove(&k);
+                }
+                None => {
+                    return Err((
+                        ErrorCode::TooManyRooms,
+                        format!("the server has its limit of {MAX_ROOMS} rooms"),
+                    ));
+                }
+            }
+        }
+        let r = self.rooms.entry(room.to_string()).or_default();
+        r.members.insert(name.to_string());
+        let members: Vec<String> = r.members.iter().cloned().collect();
+        if let Some(c) = self.clients.get_mut(name) {
+            c.rooms.insert(room.to_string());
+        }
+        let event = text_of(&ServerEvent::Presence {
+            room: room.to_string(),
+            name: name.to_string(),
+            event: PresenceChange::Joined,
+            members: members.clone(),
+        });
+        self.broadcast(room, &event);
+        Ok(members)
+    }
+
+    /// Takes `name` out of `room` and tells the members left.
+    pub fn leave(&mut self, name: &str, room: &str) -> HubResult<()> {
+        let in_room = self
+            .clients
+            .get_mut(name)
+            .is_some_and(|c| c.rooms.remove(room));
+        if !in_room {
+            return Err(not_in_room(room));
+        }
+        self.remove_member(room, name);
+        Ok(())
+    }
+
+    /// Stores a message in the room's history and sends it to every member,
+    /// the sender included. Returns its id.
+    pub fn say(&mut self, name: &str, room: &str, text: &str) -> HubResult<u64> {
+        check_text(text)?;
+        let Some(r) = self
+            .rooms
+            .get_mut(room)
+            .filter(|r| r.members.contains(name))
+        else {
+            return Err(not_in_room(room));
+        };
+        r.last_id += 1;
+        let stored = Stored {
+            id: r.last_id,
+            from: name.to_string(),
+            text: text.to_string(),
+            ts: now_ms(),
+        };
+        let event = text_of(&message_event(room, &stored, false));
+        if r.history.len() == HISTORY_PER_ROOM {
+            r.history.pop_front();
+        }
+        let id = stored.id;
+        r.history.push_back(stored);
+        self.broadcast(room, &event);
+        Ok(id)
+    }
+
+    /// Sends a message to one client (and a copy to the sender).
+    pub fn whisper(&mut self, from: &str, to: &str, text: &str) -> HubResult<()> {
+        check_text(text)?;
+        let Some(target) = self.clients.get(to) else {
+            return Err((
+                ErrorCode::NoSuchUser,
+                format!("nobody called {to:?} is connected"),
+            ));
+        };
+        let event = text_of(&ServerEvent::Whisper {
+            from: from.to_string(),
+            to: to.to_string(),
+            text: text.to_string(),
+            ts: now_ms(),
+        });
+        target.handle.send(&event);
+        if from != to
+            && let Some(sender) = self.clients.get(from)
+        {
+            sender.handle.send(&event);
+        }
+        Ok(())
+    }
+
+    /// Tells the room's other members that `name` is typing, volatile.
+    pub fn typing(&mut self, name: &str, room: &str) -> HubResult<()> {
+        let Some(r) = self.rooms.get(room).filter(|r| r.members.contains(name)) else {
+            return Err(not_in_room(room));
+        };
+        let event = text_of(&ServerEvent::Typing {
+            room: room.to_string(),
+            name: name.to_string(),
+        });
+        for member in r.members.iter().filter(|m| *m != name) {
+            if let Some(c) = self.clients.get(member) {
+                c.handle.send_volatile(&event);
+            }
+        }
+        Ok(())
+    }
+
+    /// Rejoins each room and queues, after a `resumed` event, the messages
+    /// said there after the id the client last saw, marked replayed. Done
+    /// under the hub's lock, so no live message can slip in between the
+    /// replay and the join, or be sent twice.
+    pub fn resume(
+        &mut self,
+        name: &str,
+        last_seen: &BTreeMap<String, u64>,
+    ) -> HubResult<Vec<Resumed>> {
+        let mut done = Vec::new();
+        for (room, &after) in last_seen.iter().take(MAX_ROOMS_PER_CLIENT) {
+            self.join(name, room)?;
+            let r = &self.rooms[room];
+            let missed = r.last_id.saturating_sub(after);
+            let replay: Vec<&Stored> = if self.recovery {
+                r.history.iter().filter(|m| m.id > after).collect()
+            } else {
+                Vec::new()
+            };
+            let resumed = Resumed {
+                room: room.clone(),
+                after,
+                replayed: replay.len() as u64,
+                lost: missed - replay.len() as u64,
+            };
+            let handle = &self.clients[name].handle;
+            handle.send_replay(text_of(&ServerEvent::Resumed {
+                room: room.clone(),
+                after,
+                replayed: resumed.replayed,
+                lost: resumed.lost,
+            }));
+            for m in replay {
+                handle.send_replay(text_of(&message_event(room, m, true)));
+            }
+            done.push(resumed);
+        }
+        Ok(done)
+    }
+
+    /// Queues one frame for every member of `room`.
+    fn broadcast(&self, room: &str, text: &Utf8Bytes) {
+        let Some(r) = self.rooms.get(room) else {
+            return;
+        };
+        for member in &r.members {
+            if let Some(c) = self.clients.get(member) {
+                c.handle.send(text);
+            }
+        }
+    }
+
+    /// Every connected client's handle (for shutdown).
+    pub fn handles(&self) -> Vec<ClientHandle> {
+        self.clients.values().map(|c| c.handle.clone()).collect()
+    }
+}
+
+fn not_in_room(room: &str) -> (ErrorCode, String) {
+    (
+        ErrorCode::NotInRoom,
+        format!("you are not in the room {room:?}; join it first"),
+    )
+}
+
+fn message_event(room: &str, m: &Stored, replayed: bool) -> ServerEvent {
+    ServerEvent::Message {
+        id: m.id,
+        room: room.to_string(),
+        from: m.from.clone(),
+        text: m.text.clone(),
+        ts: m.ts,
+        replayed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(rx: &mut mpsc::Receiver<Outbound>) -> Vec<ServerEvent> {
+        let mut out = Vec::new();
+        while let Ok(Outbound::Text(t)) = rx.try_recv() {
+            out.push(serde_json::from_str(t.as_str()).unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn a_resume_replays_exactly_what_was_missed_and_counts_what_history_lost() {
+        let mut hub = Hub::new(true);
+        let (a, mut a_rx) = ClientHandle::new();
+        hub.register("ada", a).unwrap();
+        hub.join("ada", "lobby").unwrap();
+        for i in 0..(HISTORY_PER_ROOM + 5) {
+            hub.say("ada", "lobby", &format!("m{i}")).unwrap();
+        }
+        drain(&mut a_rx);
+        let (b, mut b_rx) = ClientHandle::new();
+        hub.register("bob", b).unwrap();
+        let done = hub
+            .resume("bob", &BTreeMap::from([("lobby".to_string(), 2)]))
+            .unwrap();
+        let missed = (HISTORY_PER_ROOM + 5 - 2) as u64;
+        assert_eq!(done[0].replayed, HISTORY_PER_ROOM as u64);
+        assert_eq!(done[0].lost, missed - HISTORY_PER_ROOM as u64);
+        let events = drain(&mut b_rx);
+        assert!(matches!(events[0], ServerEvent::Presence { .. }));
+        assert!(
+            matches!(events[1], ServerEvent::Resumed { replayed, .. } if replayed == HISTORY_PER_ROOM as u64)
+        );
+        let ids: Vec<u64> = events
+            .iter()
+            .filter_map(|e| match e {
+                ServerEvent::Message {
+                    id, replayed: true, ..
+                } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let first = (HISTORY_PER_ROOM + 5 - HISTORY_PER_ROOM + 1) as u64;
+        assert_eq!(
+            ids,
+            (first..=(HISTORY_PER_ROOM + 5) as u64).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn without_recovery_a_resume_only_counts() {
+        let mut hub = Hub::new(false);
+        let (a, _a_rx) = ClientHandle::new();
+        hub.register("ada", a).unwrap();
+        hub.join("ada", "r").unwrap();
+        for _ in 0..3 {
+            hub.say("ada", "r", "x").unwrap();
+        }
+        let (b, _b_rx) = ClientHandle::new();
+        hub.register("bob", b).unwrap();
+        let done = hub
+            .resume("bob", &BTreeMap::from([("r".to_string(), 1)]))
+            .unwrap();
+        assert_eq!((done[0].replayed, done[0].lost), (0, 2));
+    }
+
+    #[test]
+    fn names_are_unique_and_checked() {
+        let mut hub = Hub::new(true);
+        hub.register("ada", ClientHandle::new().0).unwrap();
+        assert_eq!(
+            hub.register("ada", ClientHandle::new().0).unwrap_err().0,
+            ErrorCode::NameTaken
+        );
+        assert_eq!(
+            hub.register("", ClientHandle::new().0).unwrap_err().0,
+            ErrorCode::BadName
+        );
+        assert_eq!(
+            hub.register(" x", ClientHandle::new().0).unwrap_err().0,
+            ErrorCode::BadName
+        );
+        hub.unregister("ada");
+        hub.register("ada", ClientHandle::new().0).unwrap();
+    }
+
+    #[test]
+    fn a_client_that_falls_behind_is_marked_too_slow_not_buffered() {
+        let mut hub = Hub::new(true);
+        let (a, _a_rx) = ClientHandle::new();
+        let slow = a.too_slow.clone();
+        hub.register("ada", a).unwrap();
+        hub.join("ada", "r").unwrap();
+        for _ in 0..OUTBOUND_QUEUE {
+            hub.say("ada", "r", "x").unwrap();
+        }
+        assert!(slow.load(Ordering::Relaxed));
+    }
+}
