@@ -17,7 +17,7 @@ fn demo() -> Vec<Value> {
 }
 
 #[test]
-#[ignore = "needs the chat server (branch ws-server): remove once merged"]
+
 fn the_wire_shows_the_upgrade_and_masking_one_way() {
     let events = demo();
     let summary = common::event(&events, "summary");
@@ -50,7 +50,7 @@ fn the_wire_shows_the_upgrade_and_masking_one_way() {
 }
 
 #[test]
-#[ignore = "needs the chat server (branch ws-server): remove once merged"]
+
 fn recovery_replays_exactly_what_was_missed_and_without_it_they_are_lost() {
     let events = demo();
     let summary = common::event(&events, "summary");
