@@ -193,6 +193,7 @@ impl Client {
         };
         client
             .emit(&ClientEvent::Hello {
+                session: None,
                 name: name.into(),
                 resume: resume.map(|id| BTreeMap::from([(ROOM.to_string(), id)])),
             })

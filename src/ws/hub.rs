@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tokio::sync::{Notify, mpsc};
 use tungstenite::Utf8Bytes;
@@ -37,20 +37,28 @@ pub enum Outbound {
 /// how to tell its session to close.
 #[derive(Clone)]
 pub struct ClientHandle {
+    /// Tells this connection from a later one under the same name.
+    pub connection: u64,
     pub tx: mpsc::Sender<Outbound>,
     /// Set when the client fell [`OUTBOUND_QUEUE`] frames behind; its
     /// session closes it with 1008.
     pub too_slow: Arc<AtomicBool>,
+    /// Set when the same client (same session token) connected again; its
+    /// session closes this older connection with 1001.
+    pub replaced: Arc<AtomicBool>,
     pub kick: Arc<Notify>,
 }
 
 impl ClientHandle {
     /// A new handle and the receiving end of its queue.
     pub fn new() -> (ClientHandle, mpsc::Receiver<Outbound>) {
+        static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE + REPLAY_ROOM);
         let handle = ClientHandle {
+            connection: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
             tx,
             too_slow: Arc::new(AtomicBool::new(false)),
+            replaced: Arc::new(AtomicBool::new(false)),
             kick: Arc::new(Notify::new()),
         };
         (handle, rx)
@@ -132,7 +140,28 @@ pub struct Hub {
 
 struct Client {
     handle: ClientHandle,
-    rooms: BTreeSet<String>,
+    /// Rooms this client is in → the room's last message id when it joined.
+    rooms: BTreeMap<String, u64>,
+    /// The token given in `welcome`; whoever shows it may take the name over.
+    session: String,
+}
+
+/// What a successful `hello` got.
+#[derive(Debug)]
+pub struct Registered {
+    /// The token to show in a later `hello` to take the name back.
+    pub session: String,
+    /// Whether an older connection of the same client was replaced.
+    pub replaced_old: bool,
+    /// The old connection's rooms, each with the last id the room had when
+    /// it joined: where to resume a room the client never heard it was in
+    /// (its confirmation was lost with the old connection).
+    pub carried: BTreeMap<String, u64>,
+}
+
+/// A token nobody can guess: 128 random bits, in hex.
+fn new_session_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
 
 /// Checks a user or room name: 1 to [`MAX_NAME_CHARS`] characters, no
@@ -188,31 +217,68 @@ impl Hub {
         self.clients.len()
     }
 
-    /// Takes a name for a new client.
-    pub fn register(&mut self, name: &str, handle: ClientHandle) -> HubResult<()> {
+    /// Takes a name for a new client. A name in use is refused, unless the
+    /// client shows the session token that connection was given: then it is
+    /// the same client back on a new connection (a reload, a network that
+    /// dropped before the server noticed), and the old connection is told
+    /// to close and leaves its rooms.
+    pub fn register(
+        &mut self,
+        name: &str,
+        handle: ClientHandle,
+        session: Option<&str>,
+    ) -> HubResult<Registered> {
         check_name("name", name)?;
-        if self.clients.contains_key(name) {
-            return Err((
-                ErrorCode::NameTaken,
-                format!("the name {name:?} is taken by someone connected; pick another"),
-            ));
+        let mut replaced_old = false;
+        let mut carried = BTreeMap::new();
+        if let Some(old) = self.clients.get(name) {
+            if session.is_none_or(|s| s != old.session) {
+                return Err((
+                    ErrorCode::NameTaken,
+                    format!("the name {name:?} is taken by someone connected; pick another"),
+                ));
+            }
+            carried = old.rooms.clone();
+            let old = old.handle.clone();
+            self.unregister(name, old.connection);
+            old.replaced.store(true, Ordering::Relaxed);
+            old.kick.notify_one();
+            replaced_old = true;
         }
+        // Keep the token across connections, so every later reconnect works.
+        let session = session
+            .filter(|_| replaced_old)
+            .map_or_else(new_session_token, str::to_string);
         self.clients.insert(
             name.to_string(),
             Client {
                 handle,
-                rooms: BTreeSet::new(),
+                rooms: BTreeMap::new(),
+                session: session.clone(),
             },
         );
-        Ok(())
+        Ok(Registered {
+            session,
+            replaced_old,
+            carried,
+        })
     }
 
-    /// Forgets a client and leaves all its rooms; returns the rooms it was in.
-    pub fn unregister(&mut self, name: &str) -> Vec<String> {
+    /// Forgets a client's connection and leaves all its rooms; returns the
+    /// rooms it was in. A connection already replaced by a newer one under
+    /// the same name changes nothing.
+    pub fn unregister(&mut self, name: &str, connection: u64) -> Vec<String> {
+        if self
+            .clients
+            .get(name)
+            .is_none_or(|c| c.handle.connection != connection)
+        {
+            return Vec::new();
+        }
         let Some(client) = self.clients.remove(name) else {
             return Vec::new();
         };
-        let rooms: Vec<String> = client.rooms.into_iter().collect();
+        let rooms: Vec<String> = client.rooms.into_keys().collect();
         for room in &rooms {
             self.remove_member(room, name);
         }
@@ -246,8 +312,17 @@ impl Hub {
             .clients
             .get(name)
             .expect("joins come from registered clients");
-        if client.rooms.contains(room) {
-            return Ok(self.rooms[room].members.iter().cloned().collect());
+        if client.rooms.contains_key(room) {
+            // Already in: tell only the joiner again, so a client whose first
+            // confirmation was lost still gets one.
+            let members: Vec<String> = self.rooms[room].members.iter().cloned().collect();
+            client.handle.send(&text_of(&ServerEvent::Presence {
+                room: room.to_string(),
+                name: name.to_string(),
+                event: PresenceChange::Joined,
+                members: members.clone(),
+            }));
+            return Ok(members);
         }
         if client.rooms.len() >= MAX_ROOMS_PER_CLIENT {
             return Err((
@@ -277,8 +352,9 @@ impl Hub {
         let r = self.rooms.entry(room.to_string()).or_default();
         r.members.insert(name.to_string());
         let members: Vec<String> = r.members.iter().cloned().collect();
+        let joined_at = r.last_id;
         if let Some(c) = self.clients.get_mut(name) {
-            c.rooms.insert(room.to_string());
+            c.rooms.insert(room.to_string(), joined_at);
         }
         let event = text_of(&ServerEvent::Presence {
             room: room.to_string(),
@@ -295,7 +371,7 @@ impl Hub {
         let in_room = self
             .clients
             .get_mut(name)
-            .is_some_and(|c| c.rooms.remove(room));
+            .is_some_and(|c| c.rooms.remove(room).is_some());
         if !in_room {
             return Err(not_in_room(room));
         }
@@ -464,14 +540,14 @@ mod tests {
     fn a_resume_replays_exactly_what_was_missed_and_counts_what_history_lost() {
         let mut hub = Hub::new(true);
         let (a, mut a_rx) = ClientHandle::new();
-        hub.register("ada", a).unwrap();
+        hub.register("ada", a, None).unwrap();
         hub.join("ada", "lobby").unwrap();
         for i in 0..(HISTORY_PER_ROOM + 5) {
             hub.say("ada", "lobby", &format!("m{i}")).unwrap();
         }
         drain(&mut a_rx);
         let (b, mut b_rx) = ClientHandle::new();
-        hub.register("bob", b).unwrap();
+        hub.register("bob", b, None).unwrap();
         let done = hub
             .resume("bob", &BTreeMap::from([("lobby".to_string(), 2)]))
             .unwrap();
@@ -503,13 +579,13 @@ mod tests {
     fn without_recovery_a_resume_only_counts() {
         let mut hub = Hub::new(false);
         let (a, _a_rx) = ClientHandle::new();
-        hub.register("ada", a).unwrap();
+        hub.register("ada", a, None).unwrap();
         hub.join("ada", "r").unwrap();
         for _ in 0..3 {
             hub.say("ada", "r", "x").unwrap();
         }
         let (b, _b_rx) = ClientHandle::new();
-        hub.register("bob", b).unwrap();
+        hub.register("bob", b, None).unwrap();
         let done = hub
             .resume("bob", &BTreeMap::from([("r".to_string(), 1)]))
             .unwrap();
@@ -519,21 +595,58 @@ mod tests {
     #[test]
     fn names_are_unique_and_checked() {
         let mut hub = Hub::new(true);
-        hub.register("ada", ClientHandle::new().0).unwrap();
+        hub.register("ada", ClientHandle::new().0, None).unwrap();
         assert_eq!(
-            hub.register("ada", ClientHandle::new().0).unwrap_err().0,
+            hub.register("ada", ClientHandle::new().0, None)
+                .unwrap_err()
+                .0,
             ErrorCode::NameTaken
         );
         assert_eq!(
-            hub.register("", ClientHandle::new().0).unwrap_err().0,
+            hub.register("", ClientHandle::new().0, None).unwrap_err().0,
             ErrorCode::BadName
         );
         assert_eq!(
-            hub.register(" x", ClientHandle::new().0).unwrap_err().0,
+            hub.register(" x", ClientHandle::new().0, None)
+                .unwrap_err()
+                .0,
             ErrorCode::BadName
         );
-        hub.unregister("ada");
-        hub.register("ada", ClientHandle::new().0).unwrap();
+        let (c, _) = ClientHandle::new();
+        let id = c.connection;
+        hub.register("cy", c, None).unwrap();
+        hub.unregister("cy", id);
+        hub.register("cy", ClientHandle::new().0, None).unwrap();
+    }
+
+    #[test]
+    fn the_session_token_takes_a_name_back_from_an_old_connection() {
+        let mut hub = Hub::new(true);
+        let (old, _old_rx) = ClientHandle::new();
+        let old_id = old.connection;
+        let replaced = old.replaced.clone();
+        let token = hub.register("ada", old, None).unwrap().session;
+        hub.join("ada", "lobby").unwrap();
+        assert_eq!(
+            hub.register("ada", ClientHandle::new().0, Some("guess"))
+                .unwrap_err()
+                .0,
+            ErrorCode::NameTaken
+        );
+        assert!(!replaced.load(Ordering::Relaxed));
+
+        let (new, _new_rx) = ClientHandle::new();
+        let new_id = new.connection;
+        let got = hub.register("ada", new, Some(&token)).unwrap();
+        assert!(got.replaced_old);
+        assert_eq!(got.session, token, "the token stays the same");
+        assert_eq!(got.carried, BTreeMap::from([("lobby".to_string(), 0)]));
+        assert!(replaced.load(Ordering::Relaxed), "the old one is told");
+        // The old session ending later must not unregister the new one.
+        assert!(hub.unregister("ada", old_id).is_empty());
+        assert_eq!(hub.client_count(), 1);
+        hub.join("ada", "lobby").unwrap();
+        assert_eq!(hub.unregister("ada", new_id), ["lobby"]);
     }
 
     #[test]
@@ -541,7 +654,7 @@ mod tests {
         let mut hub = Hub::new(true);
         let (a, _a_rx) = ClientHandle::new();
         let slow = a.too_slow.clone();
-        hub.register("ada", a).unwrap();
+        hub.register("ada", a, None).unwrap();
         hub.join("ada", "r").unwrap();
         for _ in 0..OUTBOUND_QUEUE {
             hub.say("ada", "r", "x").unwrap();

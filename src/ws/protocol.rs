@@ -5,7 +5,7 @@
 //!
 //! | type      | fields                              | meaning                                   |
 //! |-----------|-------------------------------------|-------------------------------------------|
-//! | `hello`   | `name`, `resume?`                   | first event: who I am; `resume` maps each room to the last message id seen, to rejoin it and get what was missed |
+//! | `hello`   | `name`, `session?`, `resume?`       | first event: who I am; `session` is the token an earlier `welcome` gave, to take the name back from a connection the server has not yet seen die; `resume` maps each room to the last message id seen, to rejoin it and get what was missed |
 //! | `join`    | `room`                              | enter a room (created on first join)       |
 //! | `leave`   | `room`                              | leave it                                   |
 //! | `say`     | `room`, `text`, `ack?`              | a message to everyone in the room; with `ack`, the server answers `ack` once it stored it |
@@ -16,7 +16,7 @@
 //!
 //! | type       | fields                                             |
 //! |------------|----------------------------------------------------|
-//! | `welcome`  | `name`, `rooms`, `history`, `heartbeat_secs`        |
+//! | `welcome`  | `name`, `session`, `rooms`, `history`, `heartbeat_secs` |
 //! | `message`  | `id`, `room`, `from`, `text`, `ts`, `replayed?`      |
 //! | `whisper`  | `from`, `to`, `text`, `ts`                          |
 //! | `typing`   | `room`, `name`                                      |
@@ -41,6 +41,10 @@ use serde::{Deserialize, Serialize};
 pub enum ClientEvent {
     Hello {
         name: String,
+        /// The token of an earlier `welcome`: proves this is the same
+        /// client coming back, so it may replace its old connection.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<String>,
         /// Room → the last message id this client saw there.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<BTreeMap<String, u64>>,
@@ -83,6 +87,9 @@ pub enum PresenceChange {
 pub enum ServerEvent {
     Welcome {
         name: String,
+        /// A secret for this name: sent back in a later `hello`, it takes
+        /// the name over from a connection that is dead but not yet closed.
+        session: String,
         /// Rooms that exist now, so a client can offer them.
         rooms: Vec<String>,
         /// How many messages each room keeps for recovery.
@@ -233,6 +240,7 @@ mod tests {
             e,
             ClientEvent::Hello {
                 name: "ada".into(),
+                session: None,
                 resume: Some(BTreeMap::from([("lobby".into(), 7)]))
             }
         );

@@ -369,6 +369,9 @@ async fn session(ws: Ws, peer: SocketAddr, shared: &Shared) {
                 if handle.too_slow.load(Ordering::Relaxed) {
                     break Ending::new(close::POLICY, "too slow: the server will not queue more for you");
                 }
+                if handle.replaced.load(Ordering::Relaxed) {
+                    break Ending::new(close::GOING_AWAY, "replaced by a new connection of the same client");
+                }
                 continue;
             }
             _ = shutdown.changed() => break Ending::new(close::GOING_AWAY, "the server is shutting down"),
@@ -483,17 +486,31 @@ async fn session(ws: Ws, peer: SocketAddr, shared: &Shared) {
                 None,
                 ClientEvent::Hello {
                     name: wanted,
+                    session,
                     resume,
                 },
             ) => {
-                let registered = shared
-                    .hub
-                    .lock()
-                    .expect("hub lock")
-                    .register(&wanted, handle.clone());
-                if let Err((code, message)) = registered {
-                    send_error(&handle, code, message);
-                    continue;
+                let registered = shared.hub.lock().expect("hub lock").register(
+                    &wanted,
+                    handle.clone(),
+                    session.as_deref(),
+                );
+                let registered = match registered {
+                    Ok(r) => r,
+                    Err((code, message)) => {
+                        send_error(&handle, code, message);
+                        continue;
+                    }
+                };
+                if registered.replaced_old {
+                    reporter.emit(
+                        Observation::new(
+                            Layer::Session,
+                            "replaced",
+                            format!("{wanted} came back on a new connection with its session token; the old connection is closed (the server had not yet seen it die)"),
+                        )
+                        .field("name", wanted.clone()),
+                    );
                 }
                 let (rooms, clients) = {
                     let hub = shared.hub.lock().expect("hub lock");
@@ -503,6 +520,7 @@ async fn session(ws: Ws, peer: SocketAddr, shared: &Shared) {
                     &handle,
                     &ServerEvent::Welcome {
                         name: wanted.clone(),
+                        session: registered.session,
                         rooms,
                         history: super::limits::HISTORY_PER_ROOM,
                         heartbeat_secs: shared.options.heartbeat_interval.as_secs(),
@@ -517,6 +535,14 @@ async fn session(ws: Ws, peer: SocketAddr, shared: &Shared) {
                     .field("name", wanted.clone())
                     .field("peer", peer.to_string()),
                 );
+                // Rooms the replaced connection was in resume from where it
+                // joined them, unless the client says what it saw there.
+                let mut resume = resume;
+                if !registered.carried.is_empty() {
+                    let mut merged = registered.carried.clone();
+                    merged.extend(resume.take().unwrap_or_default());
+                    resume = Some(merged);
+                }
                 if let Some(resume) = resume {
                     let done = shared
                         .hub
@@ -557,7 +583,11 @@ async fn session(ws: Ws, peer: SocketAddr, shared: &Shared) {
     };
 
     if let Some(me) = &name {
-        let rooms = shared.hub.lock().expect("hub lock").unregister(me);
+        let rooms = shared
+            .hub
+            .lock()
+            .expect("hub lock")
+            .unregister(me, handle.connection);
         reporter.emit(
             Observation::new(
                 Layer::Session,

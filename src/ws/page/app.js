@@ -7,6 +7,9 @@ const $ = (id) => document.getElementById(id);
 const state = {
   ws: null,
   name: sessionStorage.getItem('netdojo.name') || '',
+  // The server's token for our name: after a reload it lets this tab take
+  // its name back from the connection the reload left behind.
+  session: sessionStorage.getItem('netdojo.session') || '',
   room: sessionStorage.getItem('netdojo.room') || 'lobby',
   // room -> last message id seen, kept across reloads for recovery.
   lastSeen: JSON.parse(sessionStorage.getItem('netdojo.lastSeen') || '{}'),
@@ -20,6 +23,7 @@ const state = {
 
 function save() {
   sessionStorage.setItem('netdojo.name', state.name);
+  sessionStorage.setItem('netdojo.session', state.session);
   sessionStorage.setItem('netdojo.room', state.room);
   sessionStorage.setItem('netdojo.lastSeen', JSON.stringify(state.lastSeen));
   sessionStorage.setItem('netdojo.rooms', JSON.stringify([...state.rooms]));
@@ -87,6 +91,7 @@ function connect() {
   setStatus('connecting…', false);
   ws.onopen = () => {
     const hello = { type: 'hello', name: state.name };
+    if (state.session) hello.session = state.session;
     const resume = {};
     for (const r of state.rooms) resume[r] = state.lastSeen[r] || 0;
     if (state.everConnected || Object.keys(resume).length) hello.resume = resume;
@@ -115,6 +120,8 @@ function handle(ev) {
   switch (ev.type) {
     case 'welcome': {
       state.backoff = 250;
+      state.session = ev.session;
+      save();
       setStatus('online as ' + ev.name, true);
       $('login').hidden = true;
       $('chat').hidden = false;
@@ -192,6 +199,7 @@ $('login').onsubmit = (e) => {
   state.room = $('room').value.trim() || 'lobby';
   state.rooms = new Set();
   state.lastSeen = {};
+  state.session = '';
   save();
   connect();
 };
