@@ -15,7 +15,12 @@ use crate::{inspect, lab, lesson, tcp, tour, udp, ws};
 /// Runs the program and returns its exit code: 0 success, 1 runtime failure,
 /// 2 usage error (clap exits with 2 by itself for what it can check).
 pub fn main(cli: Cli) -> ExitCode {
-    configure_color(cli.color);
+    // JSON is for programs: never colour it, whatever the terminal.
+    configure_color(if cli.json {
+        ColorChoice::Never
+    } else {
+        cli.color
+    });
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => return fail(&anyhow::anyhow!("cannot start the async runtime: {e}")),
@@ -96,13 +101,24 @@ async fn run(cli: Cli, reporter: Reporter) -> anyhow::Result<()> {
             max_clients,
             no_recovery,
             rate_limit,
+            heartbeat,
+            heartbeat_timeout,
         }) => {
+            if heartbeat_timeout < heartbeat {
+                return Err(UsageError(format!(
+                    "--heartbeat-timeout {} is shorter than --heartbeat {}: every client would be dropped before its first ping",
+                    humantime::format_duration(heartbeat_timeout),
+                    humantime::format_duration(heartbeat)
+                ))
+                .into());
+            }
             let listener = listen.bind_tcp().await?;
             let options = ws::server::ServeOptions {
                 max_clients,
                 recovery: !no_recovery,
                 rate_per_sec: rate_limit,
-                ..Default::default()
+                heartbeat_interval: heartbeat,
+                heartbeat_timeout,
             };
             ws::server::serve(listener, options, reporter, shutdown_signal()).await
         }

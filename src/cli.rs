@@ -116,6 +116,13 @@ pub enum WsCommand {
         /// 0 turns the limit off, for a benchmark's single sender.
         #[arg(long, value_name = "PER_SEC", default_value_t = crate::ws::limits::RATE_PER_SEC)]
         rate_limit: u32,
+        /// How often the server pings each client (the session's heartbeat).
+        #[arg(long, value_name = "DUR", default_value = "15s", value_parser = parse_positive_duration)]
+        heartbeat: Duration,
+        /// Silence after which a client is presumed gone and dropped; at
+        /// least one heartbeat.
+        #[arg(long, value_name = "DUR", default_value = "40s", value_parser = parse_positive_duration)]
+        heartbeat_timeout: Duration,
     },
 
     /// A terminal chat client: lines from stdin go to the room; /join R,
@@ -410,6 +417,13 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         return Ok(Duration::ZERO);
     }
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 800ms, 2s, 0)"))
+}
+
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err("must be more than 0".to_string()),
+        d => Ok(d),
+    }
 }
 
 fn parse_rate(s: &str) -> Result<Rate, String> {

@@ -167,3 +167,76 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("free port")
 }
+
+/// A TCP proxy in front of a server that can fail the way a network does:
+/// `cut()` closes every client's side while keeping the server's side open
+/// (so the server does not notice, as after a dropped Wi-Fi), and while
+/// `refuse(true)` is on, new connections are closed as soon as they arrive.
+pub struct CutProxy {
+    pub addr: SocketAddr,
+    state: std::sync::Arc<std::sync::Mutex<CutState>>,
+}
+
+#[derive(Default)]
+struct CutState {
+    clients: Vec<std::net::TcpStream>,
+    /// Kept open on purpose after a cut: the server must not see a close.
+    upstreams: Vec<std::net::TcpStream>,
+    refusing: bool,
+    accepted: usize,
+}
+
+impl CutProxy {
+    pub fn start(upstream: SocketAddr) -> CutProxy {
+        use std::net::{TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let addr = listener.local_addr().unwrap();
+        let state = std::sync::Arc::new(std::sync::Mutex::new(CutState::default()));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let mut st = shared.lock().unwrap();
+                if st.refusing {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(upstream) else {
+                    continue;
+                };
+                st.accepted += 1;
+                st.clients.push(client.try_clone().unwrap());
+                st.upstreams.push(server.try_clone().unwrap());
+                drop(st);
+                let (mut c_in, mut s_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_in, &mut s_out);
+                });
+                let (mut s_in, mut c_out) = (server, client);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s_in, &mut c_out);
+                    let _ = c_out.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        CutProxy { addr, state }
+    }
+
+    /// Closes every client connection; the server's side stays open.
+    pub fn cut(&self) {
+        for c in self.state.lock().unwrap().clients.drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// While on, connections are accepted and closed at once.
+    pub fn refuse(&self, on: bool) {
+        self.state.lock().unwrap().refusing = on;
+    }
+
+    /// Connections forwarded so far.
+    pub fn accepted(&self) -> usize {
+        self.state.lock().unwrap().accepted
+    }
+}
