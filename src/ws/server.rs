@@ -48,6 +48,11 @@ const PAGE_CSS: &str = include_str!("page/style.css");
 /// its default (128 KiB per connection) would dominate an idle server's memory.
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 
+/// How long, and how many bytes, a closing connection is read and discarded
+/// while waiting for the client to close its side (see [`linger`]).
+const LINGER_TIME: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 1024 * 1024;
+
 /// Most bytes one client's socket may have waiting in tungstenite's write
 /// buffer; the bounded queue in front of it is the real limit.
 const MAX_WRITE_BUFFER_BYTES: usize = 256 * 1024;
@@ -639,9 +644,38 @@ async fn session(ws: Ws, peer: SocketAddr, shared: &Shared) {
     // A peer that reads nothing cannot even take its close frame: after the
     // grace period its socket is simply closed.
     let abort = writer.abort_handle();
-    if tokio::time::timeout(SHUTDOWN_GRACE, writer).await.is_err() {
-        abort.abort();
+    match tokio::time::timeout(SHUTDOWN_GRACE, writer).await {
+        Ok(Ok(sink)) => {
+            if let Ok(ws) = sink.reunite(stream) {
+                linger(ws).await;
+            }
+        }
+        Ok(Err(_)) => {}
+        Err(_) => abort.abort(),
     }
+}
+
+/// After its close frame the server waits for the client to close too (RFC
+/// 6455 §7.1.1) instead of closing TCP at once: closing with the client's
+/// frames still unread makes the kernel answer with a reset, which can
+/// destroy the close frame before the client reads it, so the client would
+/// never learn why (1008, 1009...). So: send FIN, then read and discard
+/// until the client's FIN, for a bounded time and a bounded number of bytes.
+async fn linger(ws: Ws) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut io = ws.into_inner();
+    let _ = io.shutdown().await;
+    let drain = async {
+        let mut buf = [0u8; 4096];
+        let mut left = LINGER_BYTES;
+        while left > 0 {
+            match io.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
 }
 
 /// A chat event from a client who said hello.
@@ -747,7 +781,7 @@ async fn write_frames(
     mut sink: futures_util::stream::SplitSink<Ws, Message>,
     mut rx: mpsc::Receiver<Outbound>,
     too_slow: Arc<std::sync::atomic::AtomicBool>,
-) {
+) -> futures_util::stream::SplitSink<Ws, Message> {
     while let Some(mut out) = rx.recv().await {
         if too_slow.load(Ordering::Relaxed) && !matches!(out, Outbound::Close(..)) {
             out = Outbound::Close(
@@ -773,4 +807,5 @@ async fn write_frames(
         }
     }
     let _ = sink.close().await;
+    sink
 }

@@ -112,6 +112,11 @@ impl Server {
         }
     }
 
+    /// The server's process id (to read its memory, say).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -239,4 +244,42 @@ impl CutProxy {
     pub fn accepted(&self) -> usize {
         self.state.lock().unwrap().accepted
     }
+}
+
+/// A Python module a test needs (websockets, scapy): present, or the test
+/// skips, unless NETDOJO_REQUIRE_PEERS=1, where it fails.
+pub fn python_module(module: &str) -> Option<PathBuf> {
+    let python = peer("python3")?;
+    let ok = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        if std::env::var("NETDOJO_REQUIRE_PEERS").as_deref() == Ok("1") {
+            panic!(
+                "python3 module {module} is required (NETDOJO_REQUIRE_PEERS=1): pip3 install {module}"
+            );
+        }
+        eprintln!("skipping: python3 module {module} is not installed");
+        return None;
+    }
+    Some(python)
+}
+
+/// node with the npm packages of tests/js installed (`npm ci` there).
+pub fn node_with_packages() -> Option<PathBuf> {
+    let node = peer("node")?;
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js/node_modules/playwright-core");
+    if !dir.is_dir() {
+        if std::env::var("NETDOJO_REQUIRE_PEERS").as_deref() == Ok("1") {
+            panic!(
+                "tests/js has no node_modules (NETDOJO_REQUIRE_PEERS=1): run npm ci in tests/js"
+            );
+        }
+        eprintln!("skipping: tests/js has no node_modules; run npm ci there");
+        return None;
+    }
+    Some(node)
 }
