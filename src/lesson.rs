@@ -36,6 +36,7 @@ pub const LESSONS: &[Lesson] = &[
     lesson!("03-udp"),
     lesson!("04-tcp-vs-udp-loss"),
     lesson!("05-websockets"),
+    lesson!("06-events-rooms-recovery"),
 ];
 
 impl Lesson {

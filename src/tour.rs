@@ -5,7 +5,7 @@
 
 use crate::layer::Layer;
 use crate::report::{self, Observation, Reporter, thousands};
-use crate::{lab, tcp, udp};
+use crate::{lab, tcp, udp, ws};
 
 /// Runs every section in order, then a recap built from what was measured.
 pub async fn run(reporter: &Reporter) -> anyhow::Result<()> {
@@ -58,6 +58,13 @@ pub async fn run(reporter: &Reporter) -> anyhow::Result<()> {
         reporter.emit(Observation::new(Layer::Transport, "conclusion", sentence));
     }
     reporter.note("See the whole table with `netdojo compare`, every frame with `--trace`, a trend with `--sweep loss=0,5,10,20,30`.");
+
+    reporter.chapter(
+        "netdojo tour · WebSockets, events and recovery",
+        "A WebSocket begins as an HTTP request on the web server's own port and becomes a full-duplex channel; events on it are routed by rooms, acknowledged, and recovered when a client misses them.",
+    );
+    let chat = ws::demo::run(reporter).await?;
+    reporter.note("Open the chat yourself with `netdojo ws serve` and http://127.0.0.1:9001/, or watch any WebSocket server's frames with `netdojo ws tap`.");
 
     reporter.chapter("netdojo tour · Recap", "What this run measured.");
     reporter.emit(
@@ -117,6 +124,34 @@ pub async fn run(reporter: &Reporter) -> anyhow::Result<()> {
         .field("tcp_delivered", cmp.tcp.delivered)
         .field("tcp_retransmissions", cmp.tcp.link.tcp_retransmissions)
         .field("sent", cmp.tcp.sent),
+    );
+    reporter.emit(
+        Observation::new(
+            Layer::Session,
+            "recap_ws",
+            format!(
+                "WebSockets: the page and the socket came from one port (HTTP {}, then {} upgrades); {} of {} client frames were masked and {} of {} server frames; a broadcast reached {} members; of {} messages sent while a client was away, {} when it returned; with recovery off, {} were simply missed",
+                chat.page_status,
+                chat.upgrades,
+                chat.client_frames_masked,
+                chat.client_frames,
+                chat.server_frames_masked,
+                chat.server_frames,
+                chat.broadcast_receivers,
+                chat.sent_while_away,
+                if chat.recovered_ids == chat.away_ids {
+                    "all came back, in order, none twice,"
+                } else {
+                    "not all came back"
+                },
+                chat.missed_without_recovery,
+            ),
+        )
+        .field("client_frames_masked", chat.client_frames_masked)
+        .field("server_frames_masked", chat.server_frames_masked)
+        .field("sent_while_away", chat.sent_while_away)
+        .field("recovered", chat.recovered_ids.len())
+        .field("missed_without_recovery", chat.missed_without_recovery),
     );
     reporter.emit(Observation::new(
         Layer::Transport,

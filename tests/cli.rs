@@ -45,9 +45,12 @@ fn the_tour_runs_end_to_end_in_json() {
         .iter()
         .map(|c| c["title"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(chapters.len(), 5, "{chapters:?}");
+    assert_eq!(chapters.len(), 6, "{chapters:?}");
     assert!(
-        chapters[1].contains("TCP") && chapters[2].contains("UDP") && chapters[3].contains("loss"),
+        chapters[1].contains("TCP")
+            && chapters[2].contains("UDP")
+            && chapters[3].contains("loss")
+            && chapters[4].contains("WebSockets"),
         "{chapters:?}"
     );
     let layers: Vec<_> = events(&all, "layer")
@@ -62,6 +65,11 @@ fn the_tour_runs_end_to_end_in_json() {
         udp["burst_received"].as_u64().unwrap() + udp["burst_lost"].as_u64().unwrap(),
         udp["burst_sent"].as_u64().unwrap()
     );
+    let chat = event(&all, "recap_ws");
+    assert_eq!(chat["server_frames_masked"], 0);
+    assert!(chat["client_frames_masked"].as_u64().unwrap() > 0);
+    assert_eq!(chat["recovered"], chat["sent_while_away"]);
+    assert_eq!(chat["missed_without_recovery"], chat["sent_while_away"]);
     let compare = event(&all, "recap_compare");
     assert_eq!(compare["tcp_delivered"], compare["sent"]);
     assert_eq!(

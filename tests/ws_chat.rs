@@ -243,3 +243,33 @@ fn after_a_network_drop_the_client_reconnects_takes_its_name_back_and_recovers_e
     assert!(proxy.accepted() >= 2);
     server.stop();
 }
+
+#[test]
+fn a_client_whose_input_ends_while_the_server_is_gone_stops_retrying() {
+    let server = Server::start(&["ws", "serve", "--listen", "127.0.0.1:0"]);
+    let url = format!("ws://{}/ws", server.addr);
+    let mut ada = netdojo()
+        .args(["--json", "ws", "chat", &url, "--name", "ada"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    server.wait_for("join", Duration::from_secs(10));
+    server.stop();
+    // Let it notice and start retrying, then end its input.
+    std::thread::sleep(Duration::from_millis(800));
+    drop(ada.stdin.take());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while ada.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still reconnecting after its input ended"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = ada.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let all = json_lines(&out.stdout);
+    assert_eq!(events(&all, "input_ended").len(), 1, "{all:#?}");
+}

@@ -99,21 +99,30 @@ pub async fn run(args: &WsChatArgs, reporter: &Reporter) -> anyhow::Result<()> {
     };
     let mut backoff = BACKOFF_START;
     let mut first = true;
+    // Messages said whose ack never came (their connection dropped first).
+    let mut unacknowledged = 0;
     loop {
+        // Input over while disconnected: there is nothing left to say.
+        if !first && (state.stdin_done || (lines.is_closed() && lines.is_empty())) {
+            if unacknowledged > 0 {
+                anyhow::bail!(
+                    "the input ended while disconnected from {}; {unacknowledged} message(s) were never acknowledged",
+                    args.url
+                );
+            }
+            reporter.emit(Observation::new(
+                Layer::Session,
+                "input_ended",
+                "the input ended while disconnected: nothing left to say, so no reconnect",
+            ));
+            return Ok(());
+        }
         let ws = match tokio_tungstenite::connect_async(args.url.as_str()).await {
             Ok((ws, _)) => ws,
             Err(e) if first => {
                 anyhow::bail!("cannot connect to {}: {}", args.url, describe(&e));
             }
             Err(e) => {
-                if state.stdin_done {
-                    anyhow::bail!(
-                        "the server at {} is gone ({}); {} message(s) unacknowledged",
-                        args.url,
-                        describe(&e),
-                        state.pending.len()
-                    );
-                }
                 let wait = jittered(backoff);
                 reporter.emit(Observation::new(
                     Layer::Session,
@@ -145,6 +154,7 @@ pub async fn run(args: &WsChatArgs, reporter: &Reporter) -> anyhow::Result<()> {
                         )
                         .field("count", state.pending.len()),
                     );
+                    unacknowledged += state.pending.len();
                     state.pending.clear();
                 }
                 let wait = jittered(backoff);

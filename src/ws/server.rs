@@ -44,9 +44,11 @@ const PAGE_HTML: &str = include_str!("page/index.html");
 const PAGE_JS: &str = include_str!("page/app.js");
 const PAGE_CSS: &str = include_str!("page/style.css");
 
-/// Bytes tungstenite reads from the socket at once. Chat frames are small;
-/// its default (128 KiB per connection) would dominate an idle server's memory.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Bytes tungstenite reads from the socket at once, allocated for every
+/// connection's whole life. Chat frames are a few hundred bytes (a bigger
+/// one just takes several reads); its default, 128 KiB per connection,
+/// would dominate an idle server's memory.
+const READ_BUFFER_BYTES: usize = 1024;
 
 /// How long, and how many bytes, a closing connection is read and discarded
 /// while waiting for the client to close its side (see [`linger`]).
@@ -666,7 +668,9 @@ async fn linger(ws: Ws) {
     let mut io = ws.into_inner();
     let _ = io.shutdown().await;
     let drain = async {
-        let mut buf = [0u8; 4096];
+        // On the heap, only now: a buffer in the future itself would cost
+        // every connection 4 KiB for its whole life.
+        let mut buf = vec![0u8; 4096];
         let mut left = LINGER_BYTES;
         while left > 0 {
             match io.read(&mut buf).await {
@@ -690,7 +694,11 @@ fn handle_event(me: &str, event: ClientEvent, handle: &ClientHandle, shared: &Sh
                 Observation::new(
                     Layer::Application,
                     "join",
-                    format!("{me} joined #{room} ({} members)", members.len()),
+                    format!(
+                        "{me} joined #{room} ({} member{})",
+                        members.len(),
+                        if members.len() == 1 { "" } else { "s" }
+                    ),
                 )
                 .field("name", me.to_string())
                 .field("room", room)
