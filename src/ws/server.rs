@@ -648,8 +648,10 @@ async fn session(ws: Ws, peer: SocketAddr, shared: &Shared) {
     let abort = writer.abort_handle();
     match tokio::time::timeout(SHUTDOWN_GRACE, writer).await {
         Ok(Ok(sink)) => {
+            // Boxed: the closing phase is brief, and inline its state would
+            // make every connection's task bigger for its whole life.
             if let Ok(ws) = sink.reunite(stream) {
-                linger(ws).await;
+                Box::pin(linger(ws)).await;
             }
         }
         Ok(Err(_)) => {}
