@@ -269,7 +269,11 @@ fn a_client_whose_input_ends_while_the_server_is_gone_stops_retrying() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let out = ada.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let all = json_lines(&out.stdout);
     assert_eq!(events(&all, "input_ended").len(), 1, "{all:#?}");
 }

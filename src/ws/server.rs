@@ -55,6 +55,12 @@ const READ_BUFFER_BYTES: usize = 1024;
 const LINGER_TIME: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 1024 * 1024;
 
+/// Frames written to a socket between two flushes, when that many are
+/// waiting; and the bytes tungstenite gathers before it writes on its own.
+/// Its buffer grows only as a burst needs it.
+const WRITE_BATCH: usize = 64;
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+
 /// Most bytes one client's socket may have waiting in tungstenite's write
 /// buffer; the bounded queue in front of it is the real limit.
 const MAX_WRITE_BUFFER_BYTES: usize = 256 * 1024;
@@ -279,7 +285,7 @@ fn route(mut req: Request<Incoming>, peer: SocketAddr, shared: Arc<Shared>) -> H
         };
         let config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER_BYTES)
-            .write_buffer_size(0)
+            .write_buffer_size(WRITE_BUFFER_BYTES)
             .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
             .max_message_size(Some(MAX_MESSAGE_BYTES))
             .max_frame_size(Some(MAX_MESSAGE_BYTES));
@@ -785,34 +791,54 @@ fn ending_for_error(e: &WsError) -> Ending {
 }
 
 /// Drains one client's queue into its socket until the queue ends or a
-/// close frame is written. Once the client is marked too slow, what is still
-/// queued is skipped and the close (1008) goes next.
+/// close frame is written. Frames already waiting are written together, up
+/// to [`WRITE_BATCH`], and flushed once: under load, one system call carries
+/// many frames instead of one each. Once the client is marked too slow, what
+/// is still queued is skipped and the close (1008) goes next.
 async fn write_frames(
     mut sink: futures_util::stream::SplitSink<Ws, Message>,
     mut rx: mpsc::Receiver<Outbound>,
     too_slow: Arc<std::sync::atomic::AtomicBool>,
 ) -> futures_util::stream::SplitSink<Ws, Message> {
-    while let Some(mut out) = rx.recv().await {
-        if too_slow.load(Ordering::Relaxed) && !matches!(out, Outbound::Close(..)) {
-            out = Outbound::Close(
-                close::POLICY,
-                "too slow: the server will not queue more for you".to_string(),
-            );
-        }
-        let result = match out {
-            Outbound::Text(t) => sink.send(Message::Text(t)).await,
-            Outbound::Ping => sink.send(Message::Ping(Bytes::new())).await,
-            Outbound::Close(code, reason) => {
-                let _ = sink
-                    .send(Message::Close(Some(CloseFrame {
-                        code: CloseCode::from(code),
-                        reason: reason.into(),
-                    })))
-                    .await;
-                break;
+    'queue: while let Some(mut out) = rx.recv().await {
+        let mut batch = 0;
+        loop {
+            if too_slow.load(Ordering::Relaxed) && !matches!(out, Outbound::Close(..)) {
+                out = Outbound::Close(
+                    close::POLICY,
+                    "too slow: the server will not queue more for you".to_string(),
+                );
             }
-        };
-        if result.is_err() {
+            let result = match out {
+                Outbound::Text(t) => sink.feed(Message::Text(t)).await,
+                Outbound::Ping => sink.feed(Message::Ping(Bytes::new())).await,
+                Outbound::Close(code, reason) => {
+                    let _ = sink
+                        .send(Message::Close(Some(CloseFrame {
+                            code: CloseCode::from(code),
+                            reason: reason.into(),
+                        })))
+                        .await;
+                    break 'queue;
+                }
+            };
+            if result.is_err() {
+                break 'queue;
+            }
+            batch += 1;
+            match rx.try_recv() {
+                Ok(next) if batch < WRITE_BATCH => out = next,
+                Ok(next) => {
+                    if sink.flush().await.is_err() {
+                        break 'queue;
+                    }
+                    batch = 0;
+                    out = next;
+                }
+                Err(_) => break,
+            }
+        }
+        if sink.flush().await.is_err() {
             break;
         }
     }
