@@ -2,33 +2,59 @@
 
 mod common;
 
+use clap::CommandFactory;
 use common::{event, events, netdojo, run_json};
+
+/// Every command line that has a `--help`: the program itself, then every
+/// subcommand, groups (`tcp`) and leaves (`tcp connect`) alike, found by
+/// walking clap's tree, so a command added later is checked too.
+fn every_command_path() -> Vec<Vec<String>> {
+    fn walk(cmd: &clap::Command, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        out.push(path.clone());
+        // clap's own `help` subcommand is not ours to document.
+        for sub in cmd.get_subcommands().filter(|c| c.get_name() != "help") {
+            path.push(sub.get_name().to_string());
+            walk(sub, path, out);
+            path.pop();
+        }
+    }
+    let mut out = Vec::new();
+    walk(&netdojo::cli::Cli::command(), &mut Vec::new(), &mut out);
+    out
+}
 
 #[test]
 fn every_command_explains_itself_with_an_example() {
-    let commands: &[&[&str]] = &[
-        &[],
-        &["tour"],
-        &["lesson"],
-        &["tcp", "serve"],
+    let paths = every_command_path();
+    // The walk must reach groups and leaves, or it would check nothing.
+    for expected in [
+        &[][..],
+        &["tcp"],
         &["tcp", "connect"],
-        &["tcp", "demo"],
-        &["udp", "serve"],
+        &["udp"],
         &["udp", "send"],
-        &["udp", "demo"],
+        &["ws"],
+        &["ws", "tap"],
         &["inspect"],
-    ];
-    for args in commands {
-        let out = netdojo().args(*args).arg("--help").output().unwrap();
-        assert!(out.status.success(), "{args:?} --help");
+        &["lesson"],
+    ] {
+        assert!(
+            paths.iter().any(|p| p == expected),
+            "the walk missed {expected:?}: {paths:?}"
+        );
+    }
+    for path in &paths {
+        let out = netdojo().args(path).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{path:?} --help");
         let help = String::from_utf8_lossy(&out.stdout);
         assert!(
             help.contains("Example"),
-            "{args:?} --help has no example:\n{help}"
+            "netdojo {} --help has no example:\n{help}",
+            path.join(" ")
         );
         assert!(
             help.lines().next().is_some_and(|l| !l.is_empty()),
-            "{args:?} --help starts with a summary"
+            "{path:?} --help starts with a summary"
         );
     }
 }
