@@ -462,7 +462,49 @@ fn the_demo_shows_boundaries_no_handshake_refusal_and_real_drops() {
         "the demo's own sockets never refuse each other"
     );
 
+    // The sentences say what the counts say, not what usually happens.
+    let expected = burst["expected"].as_u64().unwrap();
+    assert_eq!(expected, 2000, "{burst}");
+    let text = burst["text"].as_str().unwrap();
+    let total = netdojo::report::thousands(expected);
+    if burst["end_marker_seen"] == true {
+        assert!(
+            text.contains(&format!("the end marker said {total} were sent")),
+            "{text}"
+        );
+    } else {
+        assert!(
+            text.contains(&format!("the demo told it {total} were sent")),
+            "{text}"
+        );
+    }
+    assert!(
+        text.ends_with(&format!(
+            "{} received + {} lost = {total} sent",
+            netdojo::report::thousands(received),
+            netdojo::report::thousands(lost)
+        )),
+        "{text}"
+    );
+    let sent_event = event(&all, "burst_sent");
+    let text = sent_event["text"].as_str().unwrap();
+    let clean = sent_event["refused"] == 0 && sent_event["failed"] == 0;
+    assert_eq!(text.contains("every send() succeeded"), clean, "{text}");
+    let read = sent_event["read_when_sender_done"].as_u64().unwrap();
+    assert_eq!(
+        text.contains("the sender did not wait for it"),
+        read < sent,
+        "{text}"
+    );
+
     let kernel = event(&all, "kernel_drops");
     assert_eq!(kernel["available"], cfg!(target_os = "linux"));
-    event(&all, "demo_summary");
+    let summary = event(&all, "demo_summary");
+    assert!(
+        summary["text"].as_str().unwrap().contains(&format!(
+            "{} of {total} lost",
+            netdojo::report::thousands(lost)
+        )),
+        "{summary}"
+    );
 }
