@@ -363,6 +363,40 @@ fn sizes_outside_udp_limits_are_usage_errors_naming_the_limit() {
 }
 
 #[test]
+fn a_port_in_use_is_a_runtime_error_that_names_it_and_suggests_port_zero() {
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    for command in ["serve", "relay"] {
+        let mut args = vec!["udp", command, "--listen"];
+        let listen = addr.to_string();
+        args.push(&listen);
+        // The relay needs somewhere to send; it never gets that far.
+        args.extend_from_slice(if command == "relay" {
+            &["--to", "127.0.0.1:9"][..]
+        } else {
+            &[]
+        });
+        let out = netdojo().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: one line: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "port {} is already in use on 127.0.0.1",
+                addr.port()
+            )),
+            "{stderr}"
+        );
+        assert!(stderr.contains("(try --listen 127.0.0.1:0)"), "{stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?}: no listening line for a socket that was never bound"
+        );
+    }
+    drop(taken);
+}
+
+#[test]
 fn an_address_that_cannot_be_parsed_is_a_usage_error() {
     for bad in ["nonsense", "127.0.0.1", "127.0.0.1:99999"] {
         let out = netdojo().args(["udp", "send", bad]).output().unwrap();
