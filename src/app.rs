@@ -5,6 +5,7 @@ use std::future::Future;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use clap::{CommandFactory, Parser};
 use colored::Colorize;
 
 use crate::cli::{Cli, ColorChoice, Command, TcpCommand, UdpCommand, WsCommand};
@@ -12,8 +13,21 @@ use crate::error::UsageError;
 use crate::report::{Pacing, Reporter};
 use crate::{inspect, lab, lesson, tcp, tour, udp, ws};
 
+/// Parses the command line and runs it: the whole program, for `main.rs`.
+pub fn run_from_args() -> ExitCode {
+    match Cli::try_parse() {
+        Ok(cli) => main(cli),
+        Err(e) => {
+            let args: Vec<String> = std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            clap_failure(&e, &args)
+        }
+    }
+}
+
 /// Runs the program and returns its exit code: 0 success, 1 runtime failure,
-/// 2 usage error (clap exits with 2 by itself for what it can check).
+/// 2 usage error.
 pub fn main(cli: Cli) -> ExitCode {
     // JSON is for programs: never colour it, whatever the terminal.
     configure_color(if cli.json {
@@ -152,6 +166,122 @@ fn fail(e: &anyhow::Error) -> ExitCode {
     };
     eprintln!("{} {e:#}", "error:".red().bold());
     ExitCode::from(code)
+}
+
+/// What clap could not parse. `--help` and `--version` are not failures:
+/// they print as clap renders them, to stdout, with exit code 0. Anything
+/// else is a usage error, said in one line (see [`usage_line`]), exit code 2.
+fn clap_failure(e: &clap::Error, args: &[String]) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            // A closed stdout (`--help | head`) is not worth an error.
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{} {}", "error:".red().bold(), usage_line(e, args));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A clap error as one line, without the `error: ` prefix: what was wrong
+/// (the value, the argument, why), clap's tip if it has one, and where to
+/// read more. clap's own rendering spreads this over several lines, with a
+/// usage block and a blank line or two; the facts are kept, the layout is not.
+pub fn usage_line(e: &clap::Error, args: &[String]) -> String {
+    use clap::error::ErrorKind;
+    let root = Cli::command();
+    let path = command_path(&root, args.get(1..).unwrap_or_default());
+    let cmd = path
+        .iter()
+        .try_fold(&root, |cmd, name| cmd.find_subcommand(name))
+        .unwrap_or(&root);
+    let shown = std::iter::once("netdojo")
+        .chain(path.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let subcommands = || {
+        cmd.get_subcommands()
+            .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+            .map(|c| c.get_name().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut line = match e.kind() {
+        // clap would print the whole help page to stderr here.
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand
+            if cmd.has_subcommands() =>
+        {
+            format!("{shown} needs a command: {}", subcommands())
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            format!("{shown} needs arguments")
+        }
+        kind => {
+            let mut line = one_line(&e.render().to_string());
+            if kind == ErrorKind::InvalidSubcommand && cmd.has_subcommands() {
+                line.push_str(&format!("; {shown} has {}", subcommands()));
+            }
+            line
+        }
+    };
+    line.push_str(&format!(" (see {shown} --help)"));
+    line
+}
+
+/// clap's rendered error, paragraph by paragraph, without the parts that
+/// only make sense on several lines: the `error: ` prefix, the usage block
+/// and the "For more information" pointer (replaced by our own).
+fn one_line(rendered: &str) -> String {
+    let mut paragraphs: Vec<String> = Vec::new();
+    for paragraph in rendered.split("\n\n") {
+        let lines: Vec<&str> = paragraph
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let Some((first, rest)) = lines.split_first() else {
+            continue;
+        };
+        if first.starts_with("Usage:") || first.starts_with("For more information") {
+            continue;
+        }
+        let first = first.strip_prefix("error:").map_or(*first, str::trim_start);
+        let text = if rest.is_empty() {
+            first.to_string()
+        } else if first.ends_with(':') {
+            // "the following required arguments were not provided:" + a list
+            format!("{first} {}", rest.join(", "))
+        } else {
+            format!("{first} {}", rest.join(" "))
+        };
+        paragraphs.push(text);
+    }
+    paragraphs.join("; ")
+}
+
+/// The subcommands named on a command line (`["tcp", "connect"]`), as far as
+/// they are real: the help to point at. Options and their values are
+/// skipped; a word that is no subcommand of the one reached so far is an
+/// argument, or the mistake being reported.
+fn command_path(root: &clap::Command, args: &[String]) -> Vec<String> {
+    let mut path = Vec::new();
+    let mut cmd = root;
+    for arg in args {
+        if arg == "--" {
+            break;
+        }
+        if arg.starts_with('-') {
+            continue;
+        }
+        if let Some(sub) = cmd.find_subcommand(arg).filter(|c| c.get_name() != "help") {
+            path.push(sub.get_name().to_string());
+            cmd = sub;
+        }
+    }
+    path
 }
 
 /// Resolves on Ctrl-C (and on SIGTERM on Unix): how a server is asked to stop.

@@ -64,10 +64,16 @@ pub enum Command {
 
     /// TCP: a reliable byte stream. Echo server, client, and a narrated demo.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  netdojo tcp demo                               the whole story in one process\n  netdojo tcp serve                              an echo server on 127.0.0.1:7000\n  netdojo tcp connect 127.0.0.1:7000 --send hi   a client, in another terminal"
+    )]
     Tcp(TcpCommand),
 
     /// UDP: datagrams with boundaries and no promises. Receiver, sender, demo.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  netdojo udp demo                               the whole story in one process\n  netdojo udp serve                              a receiver on 127.0.0.1:7001\n  netdojo udp send 127.0.0.1:7001 --count 1000   numbered datagrams, in another terminal"
+    )]
     Udp(UdpCommand),
 
     /// Open frames layer by layer: from a pcap/pcapng file, hex, a built-in
@@ -90,6 +96,9 @@ pub enum Command {
     /// page and upgrades to a WebSocket; rooms, events, acknowledgements and
     /// recovery of missed messages.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  netdojo ws demo                                    server and scripted clients in one process\n  netdojo ws serve                                   then open http://127.0.0.1:9001/\n  netdojo ws chat ws://127.0.0.1:9001/ws --name ada  a terminal client, in another terminal"
+    )]
     Ws(WsCommand),
 }
 

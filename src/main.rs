@@ -1,5 +1,3 @@
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    netdojo::app::main(netdojo::cli::Cli::parse())
+    netdojo::app::run_from_args()
 }

@@ -2,33 +2,59 @@
 
 mod common;
 
+use clap::CommandFactory;
 use common::{event, events, netdojo, run_json};
+
+/// Every command line that has a `--help`: the program itself, then every
+/// subcommand, groups (`tcp`) and leaves (`tcp connect`) alike, found by
+/// walking clap's tree, so a command added later is checked too.
+fn every_command_path() -> Vec<Vec<String>> {
+    fn walk(cmd: &clap::Command, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        out.push(path.clone());
+        // clap's own `help` subcommand is not ours to document.
+        for sub in cmd.get_subcommands().filter(|c| c.get_name() != "help") {
+            path.push(sub.get_name().to_string());
+            walk(sub, path, out);
+            path.pop();
+        }
+    }
+    let mut out = Vec::new();
+    walk(&netdojo::cli::Cli::command(), &mut Vec::new(), &mut out);
+    out
+}
 
 #[test]
 fn every_command_explains_itself_with_an_example() {
-    let commands: &[&[&str]] = &[
-        &[],
-        &["tour"],
-        &["lesson"],
-        &["tcp", "serve"],
+    let paths = every_command_path();
+    // The walk must reach groups and leaves, or it would check nothing.
+    for expected in [
+        &[][..],
+        &["tcp"],
         &["tcp", "connect"],
-        &["tcp", "demo"],
-        &["udp", "serve"],
+        &["udp"],
         &["udp", "send"],
-        &["udp", "demo"],
+        &["ws"],
+        &["ws", "tap"],
         &["inspect"],
-    ];
-    for args in commands {
-        let out = netdojo().args(*args).arg("--help").output().unwrap();
-        assert!(out.status.success(), "{args:?} --help");
+        &["lesson"],
+    ] {
+        assert!(
+            paths.iter().any(|p| p == expected),
+            "the walk missed {expected:?}: {paths:?}"
+        );
+    }
+    for path in &paths {
+        let out = netdojo().args(path).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{path:?} --help");
         let help = String::from_utf8_lossy(&out.stdout);
         assert!(
             help.contains("Example"),
-            "{args:?} --help has no example:\n{help}"
+            "netdojo {} --help has no example:\n{help}",
+            path.join(" ")
         );
         assert!(
             help.lines().next().is_some_and(|l| !l.is_empty()),
-            "{args:?} --help starts with a summary"
+            "{path:?} --help starts with a summary"
         );
     }
 }
@@ -107,6 +133,78 @@ fn no_color_and_color_never_print_no_escape_codes() {
     );
 }
 
+/// Runs a command line that is wrong and returns its stderr, checking that
+/// it is a usage error said in exactly one line, with nothing on stdout.
+fn usage_error(args: &[&str]) -> String {
+    let out = netdojo().args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "{args:?}: not one line:\n{stderr}"
+    );
+    assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+    assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+    stderr
+}
+
+#[test]
+fn a_usage_error_is_one_line_that_keeps_what_was_wrong_and_why() {
+    let e = usage_error(&["tcp", "connect", "nonsense"]);
+    assert!(e.contains("'nonsense'") && e.contains("no port"), "{e}");
+    assert!(e.contains("(see netdojo tcp connect --help)"), "{e}");
+
+    let e = usage_error(&["udp", "send", "127.0.0.1:9", "--size", "70000"]);
+    assert!(e.contains("'70000'") && e.contains("65,507"), "{e}");
+    assert!(e.contains("(see netdojo udp send --help)"), "{e}");
+
+    // A global flag before the subcommand: the hint still finds the command.
+    let e = usage_error(&["--pace", "fast", "tcp", "demo"]);
+    assert!(e.contains("'fast'") && e.contains("800ms"), "{e}");
+    assert!(e.contains("(see netdojo tcp demo --help)"), "{e}");
+
+    let e = usage_error(&["tcp", "bogus"]);
+    assert!(e.contains("'bogus'"), "{e}");
+    assert!(e.contains("serve, connect, demo"), "{e}");
+    assert!(e.contains("(see netdojo tcp --help)"), "{e}");
+
+    let e = usage_error(&["--color", "purple", "tcp", "demo"]);
+    assert!(
+        e.contains("'purple'") && e.contains("auto, always, never"),
+        "{e}"
+    );
+
+    let e = usage_error(&["tcp", "connect"]);
+    assert!(e.contains("<ADDR>"), "{e}");
+
+    let e = usage_error(&["udp", "demo", "--bogus"]);
+    assert!(e.contains("'--bogus'"), "{e}");
+
+    // A group without its command would print its whole help page to stderr.
+    let e = usage_error(&["ws"]);
+    assert!(
+        e.contains("netdojo ws needs a command: serve, chat, demo, tap"),
+        "{e}"
+    );
+    usage_error(&[]);
+}
+
+#[test]
+fn help_and_version_are_not_errors() {
+    for args in [
+        &["--help"][..],
+        &["tcp", "--help"],
+        &["--version"],
+        &["help", "udp"],
+    ] {
+        let out = netdojo().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(out.stderr.is_empty(), "{args:?}");
+        assert!(out.stdout.len() > 10, "{args:?} printed nothing");
+    }
+}
+
 #[test]
 fn bad_flags_are_usage_errors() {
     for args in [
@@ -116,8 +214,7 @@ fn bad_flags_are_usage_errors() {
         &["udp", "send", "127.0.0.1:9", "--rate", "fast"],
         &["udp", "send", "127.0.0.1:9", "--count", "0"],
     ] {
-        let out = netdojo().args(args).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        usage_error(args);
     }
 }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -273,6 +273,83 @@ fn connect_says_clearly_when_the_server_closes_first() {
     assert!(out.status.success());
 }
 
+/// A one-shot server: accepts, reads one line, echoes it if asked, closes.
+/// Its thread returns the line it read.
+fn one_line_server(echo: bool) -> (std::net::SocketAddr, std::thread::JoinHandle<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(&conn).read_line(&mut line).unwrap();
+        if echo {
+            conn.write_all(line.as_bytes()).unwrap();
+        }
+        // Closing with nothing unread sends a FIN.
+        line
+    });
+    (addr, server)
+}
+
+#[test]
+fn connect_exits_when_the_server_closes_while_it_waits_for_stdin() {
+    // Echoed first, the close comes while the client is back reading stdin;
+    // not echoed, while it waits for the reply. Either way it must go.
+    for echo in [true, false] {
+        let (addr, server) = one_line_server(echo);
+        let mut child = netdojo()
+            .args(["--json", "tcp", "connect", &addr.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"only line\n").unwrap();
+        stdin.flush().unwrap();
+        assert_eq!(server.join().unwrap(), "only line\n");
+
+        // stdin stays open: the client must notice the close by itself.
+        let deadline = std::time::Instant::now() + WAIT;
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("echo {echo}: tcp connect still waits for stdin after the server closed");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        drop(stdin);
+        assert!(
+            out.status.success(),
+            "echo {echo}: {:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let all = common::json_lines(&out.stdout);
+        let closed = event(&all, "server_closed");
+        assert_eq!(closed["bytes_received"], if echo { 10 } else { 0 });
+        let replies: Vec<_> = events(&all, "reply")
+            .iter()
+            .map(|r| r["line"].clone())
+            .collect();
+        assert_eq!(replies.len(), usize::from(echo), "echo {echo}: {replies:?}");
+        let exiting = event(&all, "exiting");
+        assert_eq!(exiting["lines"], 1);
+        assert!(
+            exiting["text"]
+                .as_str()
+                .unwrap()
+                .contains("without waiting for more input"),
+            "{exiting}"
+        );
+        assert!(
+            events(&all, "half_close").is_empty(),
+            "echo {echo}: {all:?}"
+        );
+    }
+}
+
 #[test]
 fn the_demo_reports_what_really_happened() {
     let (out, all) = run_json(&["tcp", "demo"]);
@@ -281,8 +358,19 @@ fn the_demo_reports_what_really_happened() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(event(&all, "connected")["before_accept"], true);
-    event(&all, "accepted");
+    let connected = event(&all, "connected");
+    if cfg!(unix) {
+        // Observed with poll(2) on the listening socket, before accept().
+        assert_eq!(connected["before_accept"], true, "{connected}");
+        assert!(
+            event(&all, "accepted")["text"]
+                .as_str()
+                .unwrap()
+                .contains("already established"),
+        );
+    } else {
+        assert!(connected["before_accept"].is_null(), "{connected}");
+    }
 
     let small = event(&all, "small_reads");
     let reads: u64 = small["reads"]
@@ -302,7 +390,32 @@ fn the_demo_reports_what_really_happened() {
     assert_eq!(total, 1 << 20);
     assert_eq!(large["reads"], sizes.len());
     assert!(sizes.len() > 1, "a mebibyte never fits one read");
-    assert!(event(&all, "large_write")["write_calls"].as_u64().unwrap() >= 1);
+    // However many write() calls the kernel needed, together they took the
+    // whole mebibyte, each call some of it, and the text says how many.
+    let write = event(&all, "large_write");
+    let taken: Vec<u64> = write["write_sizes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .collect();
+    assert_eq!(taken.iter().sum::<u64>(), 1 << 20, "{write}");
+    assert!(taken.iter().all(|&n| n > 0), "{write}");
+    assert_eq!(write["write_calls"], taken.len(), "{write}");
+    let text = write["text"].as_str().unwrap();
+    if taken.len() == 1 {
+        assert!(text.contains("a single write() call"), "{text}");
+    } else {
+        assert!(
+            text.contains(&format!("in {} write() calls", taken.len())),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        event(&all, "summary")["large_write_calls"],
+        taken.len(),
+        "the summary counts the same calls"
+    );
     assert_eq!(event(&all, "echo_checked")["intact"], true);
 
     let after = event(&all, "after_half_close");

@@ -363,6 +363,40 @@ fn sizes_outside_udp_limits_are_usage_errors_naming_the_limit() {
 }
 
 #[test]
+fn a_port_in_use_is_a_runtime_error_that_names_it_and_suggests_port_zero() {
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    for command in ["serve", "relay"] {
+        let mut args = vec!["udp", command, "--listen"];
+        let listen = addr.to_string();
+        args.push(&listen);
+        // The relay needs somewhere to send; it never gets that far.
+        args.extend_from_slice(if command == "relay" {
+            &["--to", "127.0.0.1:9"][..]
+        } else {
+            &[]
+        });
+        let out = netdojo().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: one line: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "port {} is already in use on 127.0.0.1",
+                addr.port()
+            )),
+            "{stderr}"
+        );
+        assert!(stderr.contains("(try --listen 127.0.0.1:0)"), "{stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?}: no listening line for a socket that was never bound"
+        );
+    }
+    drop(taken);
+}
+
+#[test]
 fn an_address_that_cannot_be_parsed_is_a_usage_error() {
     for bad in ["nonsense", "127.0.0.1", "127.0.0.1:99999"] {
         let out = netdojo().args(["udp", "send", bad]).output().unwrap();
@@ -462,7 +496,49 @@ fn the_demo_shows_boundaries_no_handshake_refusal_and_real_drops() {
         "the demo's own sockets never refuse each other"
     );
 
+    // The sentences say what the counts say, not what usually happens.
+    let expected = burst["expected"].as_u64().unwrap();
+    assert_eq!(expected, 2000, "{burst}");
+    let text = burst["text"].as_str().unwrap();
+    let total = netdojo::report::thousands(expected);
+    if burst["end_marker_seen"] == true {
+        assert!(
+            text.contains(&format!("the end marker said {total} were sent")),
+            "{text}"
+        );
+    } else {
+        assert!(
+            text.contains(&format!("the demo told it {total} were sent")),
+            "{text}"
+        );
+    }
+    assert!(
+        text.ends_with(&format!(
+            "{} received + {} lost = {total} sent",
+            netdojo::report::thousands(received),
+            netdojo::report::thousands(lost)
+        )),
+        "{text}"
+    );
+    let sent_event = event(&all, "burst_sent");
+    let text = sent_event["text"].as_str().unwrap();
+    let clean = sent_event["refused"] == 0 && sent_event["failed"] == 0;
+    assert_eq!(text.contains("every send() succeeded"), clean, "{text}");
+    let read = sent_event["read_when_sender_done"].as_u64().unwrap();
+    assert_eq!(
+        text.contains("the sender did not wait for it"),
+        read < sent,
+        "{text}"
+    );
+
     let kernel = event(&all, "kernel_drops");
     assert_eq!(kernel["available"], cfg!(target_os = "linux"));
-    event(&all, "demo_summary");
+    let summary = event(&all, "demo_summary");
+    assert!(
+        summary["text"].as_str().unwrap().contains(&format!(
+            "{} of {total} lost",
+            netdojo::report::thousands(lost)
+        )),
+        "{summary}"
+    );
 }

@@ -90,7 +90,25 @@ pub async fn run(addr: &Endpoint, send: Vec<String>, reporter: &Reporter) -> any
     let mut sent_lines = 0u64;
     let mut sent_bytes = 0u64;
     let mut server_closed = false;
-    while let Some(mut bytes) = lines.next().await? {
+    loop {
+        // Wait for the next line and, at the same time, for the server to
+        // close: a client blocked on stdin must not miss that the
+        // connection is over and sit there until the user types again.
+        let next = tokio::select! {
+            // The server's news first: once it has closed, a line ready to
+            // go has nowhere to go.
+            biased;
+            event = events.recv() => match event {
+                // A late reply to an earlier line: it has been reported.
+                Some(ReaderEvent::Reply) => continue,
+                Some(ReaderEvent::Closed) | None => {
+                    server_closed = true;
+                    break;
+                }
+            },
+            line = lines.next() => line?,
+        };
+        let Some(mut bytes) = next else { break };
         if bytes.last() != Some(&b'\n') {
             bytes.push(b'\n');
         }
@@ -124,7 +142,21 @@ pub async fn run(addr: &Endpoint, send: Vec<String>, reporter: &Reporter) -> any
     }
     drop(sent_tx);
 
-    if !server_closed {
+    if server_closed {
+        reporter.emit(
+            Observation::new(
+                Layer::Application,
+                "exiting",
+                format!(
+                    "the server closed the connection, so nothing more can be sent: exiting after {sent_lines} line(s), {} bytes{}",
+                    thousands(sent_bytes),
+                    if lines.is_stdin() { ", without waiting for more input" } else { "" }
+                ),
+            )
+            .field("lines", sent_lines)
+            .field("bytes", sent_bytes),
+        );
+    } else {
         // Narrate first: the server's close may be reported the moment our
         // FIN leaves.
         reporter.emit(
@@ -257,26 +289,42 @@ fn report_reply(reporter: &Reporter, bytes: &[u8], rtt: Option<Duration>) {
 /// line need not be UTF-8 to be sent).
 enum Lines {
     Given(std::vec::IntoIter<String>),
-    Stdin(BufReader<tokio::io::Stdin>),
+    Stdin {
+        reader: BufReader<tokio::io::Stdin>,
+        /// The line read so far. It lives here, not in `next`, so that
+        /// `next` can be cancelled (by `select!`) without losing what was
+        /// typed: `read_until` appends to it and carries on next time.
+        partial: Vec<u8>,
+    },
 }
 
 impl Lines {
     fn new(given: Vec<String>) -> Self {
         if given.is_empty() {
-            Lines::Stdin(BufReader::new(tokio::io::stdin()))
+            Lines::Stdin {
+                reader: BufReader::new(tokio::io::stdin()),
+                partial: Vec::new(),
+            }
         } else {
             Lines::Given(given.into_iter())
         }
     }
 
+    /// Whether the lines come from stdin (rather than `--send`).
+    fn is_stdin(&self) -> bool {
+        matches!(self, Lines::Stdin { .. })
+    }
+
+    /// The next line, or `None` at the end of the input. Cancel-safe.
     async fn next(&mut self) -> std::io::Result<Option<Vec<u8>>> {
         match self {
             Lines::Given(it) => Ok(it.next().map(String::into_bytes)),
-            Lines::Stdin(stdin) => {
-                let mut line = Vec::new();
-                match stdin.read_until(b'\n', &mut line).await? {
-                    0 => Ok(None),
-                    _ => Ok(Some(line)),
+            Lines::Stdin { reader, partial } => {
+                reader.read_until(b'\n', partial).await?;
+                if partial.is_empty() {
+                    Ok(None)
+                } else {
+                    Ok(Some(std::mem::take(partial)))
                 }
             }
         }

@@ -42,6 +42,9 @@ const PARTING_LINE: &[u8] = b"server: got your FIN; I can still send\n";
 #[derive(Clone, Debug, Default)]
 pub struct DemoFacts {
     pub handshake: Duration,
+    /// Whether the listening socket held the finished connection before
+    /// `accept()` was called (`None`: not checked on this system).
+    pub before_accept: Option<bool>,
     pub small_reads: Vec<usize>,
     pub large_write_calls: usize,
     pub large_reads: Vec<usize>,
@@ -111,34 +114,90 @@ async fn handshake(
     let client = TcpStream::connect(server_addr).await?;
     facts.handshake = started.elapsed();
     let client_addr = client.local_addr()?;
+    // accept() has not been called yet. Ask the kernel whether the listening
+    // socket already holds a finished connection for it.
+    let queued = connection_queued(listener).await;
+    facts.before_accept = queued;
+    let queue_text = match queued {
+        Some(true) => {
+            "; the server has not called accept() yet, and its listening socket already reports a connection ready to accept"
+        }
+        Some(false) => {
+            "; the server has not called accept() yet, and its listening socket reported no connection ready within a second"
+        }
+        None => {
+            "; the server has not called accept() yet (whether the connection already waits for it is not checked on this system)"
+        }
+    };
     reporter.emit(
         Observation::new(
             Layer::Transport,
             "connected",
             format!(
-                "the client's connect() returned after {}, from ephemeral port {}: the three-way handshake is complete, and the server has not called accept() yet",
+                "the client's connect() returned after {}, from ephemeral port {}: the three-way handshake is complete{queue_text}",
                 duration(facts.handshake),
                 client_addr.port()
             ),
         )
         .field("client", client_addr.to_string())
         .field("handshake_us", facts.handshake.as_micros() as u64)
-        .field("before_accept", true),
+        .field("before_accept", queued),
     );
     let (server, peer) = listener.accept().await?;
-    reporter.emit(
-        Observation::new(
-            Layer::Transport,
-            "accepted",
-            format!("the server's accept() now returns the connection from {peer}: it was waiting, already established, in the kernel's accept queue"),
+    let accepted_text = if queued == Some(true) {
+        format!(
+            "the server's accept() now returns the connection from {peer}: it was waiting, already established, in the kernel's accept queue"
         )
-        .field("peer", peer.to_string()),
+    } else {
+        format!("the server's accept() returns the connection from {peer}")
+    };
+    reporter.emit(
+        Observation::new(Layer::Transport, "accepted", accepted_text)
+            .field("peer", peer.to_string()),
     );
     // Each write should leave as its own segment, so that joining them is the
     // receiver's doing, not Nagle's algorithm's.
     client.set_nodelay(true)?;
     server.set_nodelay(true)?;
     Ok((client, server))
+}
+
+/// How long to wait for the listening socket to report the client's
+/// connection as ready to accept. On loopback the handshake's last ACK has
+/// usually been processed before `connect()` returns; a busy machine may
+/// take a moment longer, never this long.
+const QUEUE_WAIT: Duration = Duration::from_secs(1);
+
+/// Whether the listening socket has a connection ready to accept, checked
+/// without accepting it: `poll(2)` reports a listening socket readable when
+/// the kernel's accept queue holds a connection whose handshake is done.
+/// `None` where there is no `poll(2)`.
+#[cfg(unix)]
+async fn connection_queued(listener: &TcpListener) -> Option<bool> {
+    use std::os::fd::AsRawFd;
+    let fd = listener.as_raw_fd();
+    let wait_ms = QUEUE_WAIT.as_millis() as libc::c_int;
+    // poll blocks (at most QUEUE_WAIT): keep it off the async workers. The
+    // listener outlives the call, since it is awaited here.
+    tokio::task::spawn_blocking(move || {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, for a descriptor that stays open until
+        // this returns (the listener is borrowed across the await).
+        let ready = unsafe { libc::poll(&mut pfd, 1, wait_ms) };
+        ready == 1 && pfd.revents & libc::POLLIN != 0
+    })
+    .await
+    .ok()
+}
+
+/// Elsewhere the demo does not check.
+#[cfg(not(unix))]
+async fn connection_queued(_listener: &TcpListener) -> Option<bool> {
+    None
 }
 
 async fn small_writes(
@@ -181,9 +240,16 @@ async fn small_writes(
             duration(SERVER_BUSY),
             String::from_utf8_lossy(&buf[..got]),
         )
+    } else if facts.small_reads == sizes {
+        format!(
+            "the server was busy for {}, then read() returned the {total} bytes in {} pieces {:?}, the sizes of the writes: this time they stayed apart, by timing alone; a reader can never rely on that",
+            duration(SERVER_BUSY),
+            facts.small_reads.len(),
+            facts.small_reads
+        )
     } else {
         format!(
-            "the server was busy for {}, then read() returned the {total} bytes in {} pieces {:?}: this time the pieces do not match the writes either way is possible; a reader can never rely on them",
+            "the server was busy for {}, then read() returned the {total} bytes in {} pieces {:?}, which match neither the writes nor their sum: a reader can never rely on where a write ended",
             duration(SERVER_BUSY),
             facts.small_reads.len(),
             facts.small_reads
@@ -212,14 +278,18 @@ async fn large_write(
     // The client writes while it reads the echo: otherwise both sides would
     // fill each other's buffers and wait forever.
     let write = async {
-        let mut calls = 0usize;
+        // What each write() call took: the kernel decides, not the caller.
+        let mut taken = Vec::new();
         let mut off = 0;
         while off < data.len() {
             let n = client_wr.write(&data[off..]).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
             off += n;
-            calls += 1;
+            taken.push(n);
         }
-        Ok::<_, std::io::Error>(calls)
+        Ok::<_, std::io::Error>(taken)
     };
     let echo = async {
         let mut reads = Vec::new();
@@ -241,7 +311,8 @@ async fn large_write(
         client_rd.read_exact(&mut back).await?;
         Ok::<_, std::io::Error>(back)
     };
-    let (calls, reads, back) = tokio::try_join!(write, echo, read_back)?;
+    let (taken, reads, back) = tokio::try_join!(write, echo, read_back)?;
+    let calls = taken.len();
     facts.large_write_calls = calls;
     facts.large_reads = reads;
     facts.echo_intact = back == data;
@@ -263,7 +334,8 @@ async fn large_write(
             },
         )
         .field("bytes", LARGE_WRITE)
-        .field("write_calls", calls),
+        .field("write_calls", calls)
+        .field("write_sizes", taken),
     );
     let reads = &facts.large_reads;
     let (min, max) = (

@@ -16,6 +16,8 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -388,14 +390,22 @@ async fn burst(reporter: &Reporter, facts: &mut DemoFacts) -> anyhow::Result<()>
     );
 
     let drops_before = kernel_rcvbuf_errors();
+    // How many datagrams the reader has read so far: read by the sender the
+    // moment its last numbered datagram is out, to show it did not wait.
+    let read_so_far = Arc::new(AtomicU64::new(0));
     let reader_reporter = reporter.clone();
-    let reader = tokio::task::spawn_blocking(move || slow_reader(receiver, &reader_reporter));
+    let reader_progress = read_so_far.clone();
+    let reader = tokio::task::spawn_blocking(move || {
+        slow_reader(receiver, &reader_progress, &reader_reporter)
+    });
     let sender_reporter = reporter.clone();
-    let sent: SendSummary = tokio::task::spawn_blocking(move || {
+    let sender_progress = read_so_far.clone();
+    let (sent, read_when_done): (SendSummary, u64) = tokio::task::spawn_blocking(move || {
         let mut s =
             sender::send_numbered(&tx, BURST_COUNT, BURST_SIZE, Rate::Max, &sender_reporter);
+        let read_when_done = sender_progress.load(Ordering::Relaxed);
         sender::send_end_markers(&tx, BURST_COUNT, &mut s, &sender_reporter);
-        s
+        (s, read_when_done)
     })
     .await?;
     facts.burst_sent = sent.sent;
@@ -404,17 +414,22 @@ async fn burst(reporter: &Reporter, facts: &mut DemoFacts) -> anyhow::Result<()>
             Layer::Transport,
             "burst_sent",
             format!(
-                "the sender sent {} numbered datagrams of {} bytes as fast as the kernel took them ({} datagrams/s), then the end marker {} times; no send() failed, and none waited for the reader",
+                "the sender sent {} numbered datagrams of {} bytes as fast as the kernel took them ({} datagrams/s), then the end marker {} times; {}; {}",
                 thousands(sent.sent),
                 thousands(BURST_SIZE as u64),
                 thousands(sent.datagrams_per_sec()),
-                sent.end_markers
+                sent.end_markers,
+                send_outcome(&sent),
+                reader_behind(read_when_done, sent.sent)
             ),
         )
         .field("sent", sent.sent)
         .field("bytes", sent.bytes)
         .field("datagrams_per_sec", sent.datagrams_per_sec())
-        .field("end_markers", sent.end_markers),
+        .field("end_markers", sent.end_markers)
+        .field("refused", sent.refused)
+        .field("failed", sent.failed)
+        .field("read_when_sender_done", read_when_done),
     );
 
     let SlowRead {
@@ -428,26 +443,16 @@ async fn burst(reporter: &Reporter, facts: &mut DemoFacts) -> anyhow::Result<()>
         .unwrap_or_default();
     facts.burst_received = run.received;
     facts.burst_lost = run.lost;
-    let how = if end_seen {
-        "the end marker said 2,000 were sent"
-    } else {
-        "every end marker was lost too, so the demo told it 2,000 were sent"
-    };
+    // The total the receiver reasoned from: the marker's, or the demo's own.
+    let expected = run.expected.unwrap_or(BURST_COUNT);
     reporter.emit(
         Observation::new(
             Layer::Transport,
             "burst_received",
-            format!(
-                "the receiver, pausing {} after each read, got {} of them; from the gaps in the numbers ({how}) it counts {} lost: {} received + {} lost = {} sent",
-                crate::report::duration(READ_PAUSE),
-                thousands(run.received),
-                thousands(run.lost),
-                thousands(run.received),
-                thousands(run.lost),
-                thousands(run.received + run.lost)
-            ),
+            received_sentence(&run, expected, end_seen),
         )
         .field("sent", sent.sent)
+        .field("expected", expected)
         .field("received", run.received)
         .field("lost", run.lost)
         .field("reordered", run.reordered)
@@ -485,6 +490,79 @@ async fn burst(reporter: &Reporter, facts: &mut DemoFacts) -> anyhow::Result<()>
     Ok(())
 }
 
+/// What the slow reader counted, and from what: `expected` is the total the
+/// end marker carried, or, if every copy was lost, the one the demo told
+/// the tracker itself.
+fn received_sentence(run: &RunCounts, expected: u64, end_seen: bool) -> String {
+    let how = if end_seen {
+        format!("the end marker said {} were sent", thousands(expected))
+    } else {
+        format!(
+            "every end marker was lost too, so the demo told it {} were sent",
+            thousands(expected)
+        )
+    };
+    let accounted = run.received + run.lost;
+    let balance = if accounted == expected {
+        format!("= {} sent", thousands(expected))
+    } else {
+        format!(
+            "= {}, not the {} sent",
+            thousands(accounted),
+            thousands(expected)
+        )
+    };
+    format!(
+        "the receiver, pausing {} after each read, got {} of them; from the gaps in the numbers ({how}) it counts {} lost: {} received + {} lost {balance}",
+        crate::report::duration(READ_PAUSE),
+        thousands(run.received),
+        thousands(run.lost),
+        thousands(run.received),
+        thousands(run.lost),
+    )
+}
+
+/// What the burst's `send()` calls came to, from the sender's own counts.
+fn send_outcome(sent: &SendSummary) -> String {
+    match (sent.refused, sent.failed) {
+        (0, 0) => "every send() succeeded".to_string(),
+        (refused, failed) => {
+            let mut parts = Vec::new();
+            if refused > 0 {
+                parts.push(format!(
+                    "the kernel refused {} send() call{} (\"connection refused\": ICMP port unreachable came back)",
+                    thousands(refused),
+                    if refused == 1 { "" } else { "s" }
+                ));
+            }
+            if failed > 0 {
+                parts.push(format!(
+                    "{} datagram{} could not be sent at all",
+                    thousands(failed),
+                    if failed == 1 { "" } else { "s" }
+                ));
+            }
+            parts.join(", and ")
+        }
+    }
+}
+
+/// How far behind the reader was when the sender had sent its last
+/// numbered datagram.
+fn reader_behind(read: u64, sent: u64) -> String {
+    if read < sent {
+        format!(
+            "the reader had read {} of them when the last one left: the sender did not wait for it",
+            thousands(read)
+        )
+    } else {
+        format!(
+            "the reader had already read {} when the last one left: it kept up this time",
+            thousands(read)
+        )
+    }
+}
+
 /// A UDP socket on 127.0.0.1 with a small receive buffer: the socket, the
 /// size asked for, and the size the kernel set.
 fn small_buffer_socket() -> io::Result<(std::net::UdpSocket, usize, usize)> {
@@ -499,13 +577,17 @@ fn small_buffer_socket() -> io::Result<(std::net::UdpSocket, usize, usize)> {
 }
 
 /// Reads numbered datagrams slowly until the end marker arrives (or nothing
-/// has for [`BURST_IDLE`]), counting them with a tracker.
-fn slow_reader(socket: std::net::UdpSocket, reporter: &Reporter) -> SlowRead {
+/// has for [`BURST_IDLE`]), counting them with a tracker, and every datagram
+/// read in `progress`.
+fn slow_reader(socket: std::net::UdpSocket, progress: &AtomicU64, reporter: &Reporter) -> SlowRead {
     let mut tracker = SequenceTracker::new();
     let mut buf = vec![0u8; RECV_BUFFER];
     loop {
         let len = match socket.recv(&mut buf) {
-            Ok(len) => len,
+            Ok(len) => {
+                progress.fetch_add(1, Ordering::Relaxed);
+                len
+            }
             // A timeout, or anything else: the count is closed by the caller.
             Err(_) => {
                 return SlowRead {
@@ -564,42 +646,79 @@ fn summary(reporter: &Reporter, facts: &DemoFacts) {
         None => "not available on this system".to_string(),
     };
     reporter.emit(
-        Observation::new(
-            Layer::Transport,
-            "demo_summary",
-            "what UDP did on this run: kept boundaries, no handshake, no promise of delivery",
-        )
-        .field(
-            "boundaries",
-            format!(
-                "sent {} bytes, received {} bytes",
-                list(&facts.sizes_sent),
-                list(&facts.sizes_received)
-            ),
-        )
-        .field(
-            "handshake",
-            format!(
-                "none: {} datagrams before the first with data",
-                facts.datagrams_before_data
-            ),
-        )
-        .field("unreachable", unreachable)
-        .field(
-            "burst",
-            format!(
-                "{} sent, {} received, {} lost",
-                thousands(facts.burst_sent),
-                thousands(facts.burst_received),
-                thousands(facts.burst_lost)
-            ),
-        )
-        .field("kernel_drops", kernel)
-        .with_fields_shown(),
+        Observation::new(Layer::Transport, "demo_summary", summary_sentence(facts))
+            .field(
+                "boundaries",
+                format!(
+                    "sent {} bytes, received {} bytes",
+                    list(&facts.sizes_sent),
+                    list(&facts.sizes_received)
+                ),
+            )
+            .field(
+                "handshake",
+                format!(
+                    "{}: {} datagrams before the first with data",
+                    if facts.datagrams_before_data == 0 {
+                        "none"
+                    } else {
+                        "something came first"
+                    },
+                    facts.datagrams_before_data
+                ),
+            )
+            .field("unreachable", unreachable)
+            .field(
+                "burst",
+                format!(
+                    "{} sent, {} received, {} lost",
+                    thousands(facts.burst_sent),
+                    thousands(facts.burst_received),
+                    thousands(facts.burst_lost)
+                ),
+            )
+            .field("kernel_drops", kernel)
+            .with_fields_shown(),
     );
     reporter.note(
         "Try it with two terminals: `netdojo udp serve`, then `netdojo udp send 127.0.0.1:7001 --count 10000 --rate max`, or type lines into `nc -u 127.0.0.1 7001`.",
     );
+}
+
+/// The summary's headline, from what this run saw.
+fn summary_sentence(facts: &DemoFacts) -> String {
+    let boundaries = if facts.boundaries_kept() {
+        "kept boundaries".to_string()
+    } else {
+        format!(
+            "{} of {} datagrams came out as sent",
+            facts
+                .sizes_sent
+                .iter()
+                .zip(&facts.sizes_received)
+                .filter(|(a, b)| a == b)
+                .count(),
+            facts.sizes_sent.len()
+        )
+    };
+    let handshake = if facts.datagrams_before_data == 0 && !facts.sizes_received.is_empty() {
+        "no handshake".to_string()
+    } else {
+        format!(
+            "{} datagram(s) before the first with data",
+            facts.datagrams_before_data
+        )
+    };
+    let delivery = if facts.burst_lost > 0 {
+        format!(
+            "no promise of delivery ({} of {} lost in the burst)",
+            thousands(facts.burst_lost),
+            thousands(facts.burst_lost + facts.burst_received)
+        )
+    } else {
+        "and this time the burst lost nothing, which UDP never promised".to_string()
+    };
+    format!("what UDP did on this run: {boundaries}, {handshake}, {delivery}")
 }
 
 /// `5, 300 and 1,400`.
@@ -648,6 +767,86 @@ mod tests {
         assert_eq!(snmp_counter(snmp, "Udp", "InDatagrams"), Some(47));
         assert_eq!(snmp_counter(snmp, "Udp", "Nope"), None);
         assert_eq!(snmp_counter(snmp, "Tcp", "RcvbufErrors"), None);
+    }
+
+    fn summary(refused: u64, failed: u64) -> SendSummary {
+        SendSummary {
+            to: loopback(),
+            from: loopback(),
+            sent: 2000 - failed,
+            bytes: 0,
+            elapsed: Duration::ZERO,
+            refused,
+            failed,
+            end_markers: 3,
+        }
+    }
+
+    #[test]
+    fn the_send_outcome_is_what_the_sender_counted() {
+        assert_eq!(send_outcome(&summary(0, 0)), "every send() succeeded");
+        let refused = send_outcome(&summary(12, 0));
+        assert!(refused.contains("refused 12 send() calls"), "{refused}");
+        assert!(!refused.contains("succeeded"), "{refused}");
+        let failed = send_outcome(&summary(1, 1));
+        assert!(failed.contains("refused 1 send() call "), "{failed}");
+        assert!(failed.contains("1 datagram could not be sent"), "{failed}");
+    }
+
+    #[test]
+    fn whether_the_reader_kept_up_is_what_it_had_read() {
+        assert!(
+            reader_behind(12, 2000)
+                .contains("had read 12 of them when the last one left: the sender did not wait")
+        );
+        let kept_up = reader_behind(2000, 2000);
+        assert!(kept_up.contains("kept up"), "{kept_up}");
+        assert!(!kept_up.contains("did not wait"), "{kept_up}");
+    }
+
+    #[test]
+    fn the_received_count_names_the_total_the_marker_carried() {
+        let run = RunCounts {
+            received: 40,
+            lost: 1460,
+            expected: Some(1500),
+            ..RunCounts::default()
+        };
+        let text = received_sentence(&run, 1500, true);
+        assert!(
+            text.contains("the end marker said 1,500 were sent"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("40 received + 1,460 lost = 1,500 sent"),
+            "{text}"
+        );
+        let text = received_sentence(&run, 1500, false);
+        assert!(text.contains("the demo told it 1,500 were sent"), "{text}");
+        let short = RunCounts { lost: 1000, ..run };
+        let text = received_sentence(&short, 1500, true);
+        assert!(text.ends_with("= 1,040, not the 1,500 sent"), "{text}");
+    }
+
+    #[test]
+    fn the_summary_says_what_this_run_saw() {
+        let mut facts = DemoFacts {
+            sizes_sent: vec![5, 300, 1400],
+            sizes_received: vec![5, 300, 1400],
+            burst_sent: 2000,
+            burst_received: 44,
+            burst_lost: 1956,
+            ..DemoFacts::default()
+        };
+        let text = summary_sentence(&facts);
+        assert!(text.contains("kept boundaries, no handshake"), "{text}");
+        assert!(text.contains("1,956 of 2,000 lost"), "{text}");
+        facts.sizes_received = vec![5, 300];
+        facts.burst_lost = 0;
+        facts.burst_received = 2000;
+        let text = summary_sentence(&facts);
+        assert!(text.contains("2 of 3 datagrams came out as sent"), "{text}");
+        assert!(text.contains("lost nothing"), "{text}");
     }
 
     #[test]
