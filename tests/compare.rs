@@ -220,11 +220,27 @@ fn bad_input_is_a_usage_error_naming_the_flag() {
         (&["compare", "--messages", "0"][..], "--messages"),
         (&["compare", "--size", "1500"][..], "--size"),
         (&["compare", "--bandwidth", "fast"][..], "--bandwidth"),
+        (&["compare", "--seed", "-1"][..], "--seed"),
+        (&["compare", "--seed", "18446744073709551616"][..], "--seed"),
+        (
+            &["compare", "--sweep", "loss=1", "--seeds", "-1"][..],
+            "--seeds",
+        ),
+        (
+            &["udp", "relay", "--to", "127.0.0.1:9", "--seed", "-1"][..],
+            "--seed",
+        ),
     ] {
         let out = netdojo().args(args).output().expect("run netdojo");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(flag), "{args:?}: {stderr}");
+        if flag == "--seed" {
+            assert!(
+                stderr.contains("from 0 to 18,446,744,073,709,551,615"),
+                "{args:?}: {stderr}"
+            );
+        }
         assert!(out.stdout.is_empty(), "{args:?}");
     }
 }
