@@ -421,6 +421,18 @@ fn a_sweep_reports_one_point_per_value_and_draws_a_chart() {
     }
     assert_eq!(points[0]["udp_delivered_pct"], 100.0);
     assert!(points[2]["udp_delivered_pct"].as_f64() < Some(100.0));
+    let said = conclusions(&all);
+    assert!(
+        said[0].ends_with("and it delivered every message in every run."),
+        "{said:?}"
+    );
+    assert!(
+        said[1].ends_with(&format!(
+            "no UDP run took longer than {}.",
+            slowest_udp(&points)
+        )),
+        "{said:?}"
+    );
     let drawn = std::fs::read_to_string(&svg).expect("the chart was written");
     assert!(drawn.contains("<svg") && drawn.contains("TCP completion time"));
     let _ = std::fs::remove_file(&svg);
@@ -435,6 +447,53 @@ fn a_sweep_reports_one_point_per_value_and_draws_a_chart() {
         "loss=0,10,20",
     ]);
     assert_eq!(events(&again, "sweep_point"), points);
+}
+
+fn conclusions(all: &[serde_json::Value]) -> Vec<String> {
+    events(all, "conclusion")
+        .iter()
+        .map(|c| c["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The slowest single UDP run of a sweep, as the sentences print a time.
+fn slowest_udp(points: &[&serde_json::Value]) -> String {
+    let ms = points
+        .iter()
+        .map(|p| p["udp_completion_max_ms"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert!(ms < 1000.0, "this sweep's UDP runs take milliseconds");
+    format!("{ms:.2} ms")
+}
+
+#[test]
+fn a_sweep_blames_the_time_cap_only_for_runs_that_reached_it() {
+    let (out, all) = run_json(&[
+        "compare",
+        "--messages",
+        "5",
+        "--seeds",
+        "2",
+        "--sweep",
+        "loss=0,100",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let points = events(&all, "sweep_point");
+    assert_eq!(points[1]["tcp_capped_runs"], 2, "{}", points[1]);
+    let said = conclusions(&all);
+    assert!(
+        said[0].ends_with(
+            "but it did not always deliver everything (at loss = 100%, 0.0% of messages): 2 of 4 runs stopped at the lab's time cap of 1h."
+        ),
+        "{said:?}"
+    );
+    assert!(
+        said[1].ends_with(&format!(
+            "no UDP run took longer than {}.",
+            slowest_udp(&points)
+        )),
+        "{said:?}"
+    );
 }
 
 #[test]
