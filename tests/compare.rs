@@ -344,30 +344,42 @@ fn tshark_counts_the_same_retransmissions_as_netdojo() {
 }
 
 #[test]
-fn real_kernel_tcp_delivers_everything_and_udp_books_balance() {
+fn real_kernel_udp_overflows_and_tcp_makes_the_sender_wait() {
     let (out, all) = run_json(&["compare", "--real", "--messages", "300"]);
     assert!(out.status.success(), "{out:?}");
     let tcp = result(&all, "tcp");
     let udp = result(&all, "udp");
     assert_eq!(tcp["mode"], "real");
+    let n =
+        |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or_else(|| panic!("no {k} in {v}"));
+    // TCP: everything, in order, and the sender was held back: its writes
+    // found no room in the kernel and had to wait, because the receiver's
+    // window was closed (which Linux's TCP_INFO says in so many words).
     assert_eq!(
-        (
-            tcp["delivered"].as_u64(),
-            tcp["lost"].as_u64(),
-            tcp["out_of_order"].as_u64()
-        ),
-        (Some(300), Some(0), Some(0))
+        (n(tcp, "delivered"), n(tcp, "lost"), n(tcp, "out_of_order")),
+        (300, 0, 0)
     );
-    let (delivered, lost) = (
-        udp["delivered"].as_u64().unwrap(),
-        udp["lost"].as_u64().unwrap(),
+    assert_eq!(n(tcp, "bytes_delivered"), 300_000);
+    assert!(n(tcp, "sender_waits") > 0, "{tcp}");
+    if cfg!(target_os = "linux") {
+        assert!(n(tcp, "rwnd_limited_us") > 0, "{tcp}");
+    } else {
+        assert!(tcp["rwnd_limited_us"].is_null());
+    }
+    // UDP: the receiver missed some, and only the receiver knows.
+    let (delivered, lost) = (n(udp, "delivered"), n(udp, "lost"));
+    assert!(
+        delivered < 300 && lost > 0,
+        "a slow receiver lost nothing: {udp}"
     );
     assert_eq!(delivered + lost, 300, "{udp}");
+    assert_eq!(n(udp, "bytes_delivered"), delivered * 1000);
     assert_eq!(udp["duplicated"], 0, "loopback never duplicates");
+    assert!(udp["rwnd_limited_us"].is_null(), "UDP has no window");
     // Every datagram of ours that was lost was dropped by the kernel for a
     // full buffer; the counter is machine-wide, so it may count more.
     if cfg!(target_os = "linux") {
-        assert!(udp["kernel_drops"].as_u64().unwrap() >= lost, "{udp}");
+        assert!(n(udp, "kernel_drops") >= lost, "{udp}");
     } else {
         assert!(udp["kernel_drops"].is_null());
     }

@@ -324,6 +324,8 @@ pub fn show_real(tcp: &RealResult, udp: &RealResult, reporter: &Reporter, json: 
                 ("bytes_delivered", r.bytes_delivered.into()),
                 ("completion_ms", ms(r.completion).into()),
                 ("sender_ms", ms(r.sender_time).into()),
+                ("sender_waits", r.sender_waits.into()),
+                ("rwnd_limited_us", r.rwnd_limited_us.into()),
                 ("latency_p50_ms", r.latency_p50.map(ms).into()),
                 ("latency_p95_ms", r.latency_p95.map(ms).into()),
                 ("latency_max_ms", r.latency_max.map(ms).into()),
@@ -375,6 +377,11 @@ pub fn show_real(tcp: &RealResult, udp: &RealResult, reporter: &Reporter, json: 
                 duration(udp.sender_time),
             ),
             (
+                "sender had to wait",
+                times(tcp.sender_waits),
+                times(udp.sender_waits),
+            ),
+            (
                 "receiver done after",
                 duration(tcp.completion),
                 duration(udp.completion),
@@ -401,9 +408,14 @@ pub fn show_real(tcp: &RealResult, udp: &RealResult, reporter: &Reporter, json: 
 pub fn real_conclusions(tcp: &RealResult, udp: &RealResult) -> Vec<String> {
     let mut out = Vec::new();
     let mut s = format!(
-        "UDP's sender handed all {} datagrams to the kernel in {} and never waited; the slow receiver read {}",
+        "UDP's sender handed all {} datagrams to the kernel in {} and {}; the slow receiver read {}",
         thousands(udp.sent),
         duration(udp.sender_time),
+        if udp.sender_waits == 0 {
+            "never had to wait".to_string()
+        } else {
+            format!("had to wait {}", times(udp.sender_waits))
+        },
         thousands(udp.delivered)
     );
     if udp.lost > 0 {
@@ -432,15 +444,35 @@ pub fn real_conclusions(tcp: &RealResult, udp: &RealResult) -> Vec<String> {
             thousands(tcp.sent)
         )
     };
-    if tcp.sender_time > udp.sender_time {
+    if tcp.sender_waits > 0 {
         s.push_str(&format!(
-            ": when the receiver's buffer filled, its window closed and the kernel made the sender wait, so writing took {} instead of UDP's {} (flow control)",
+            ": when the receiver's buffer filled, its window closed and the kernel made the sender wait ({}",
+            times(tcp.sender_waits)
+        ));
+        if let Some(us) = tcp.rwnd_limited_us {
+            s.push_str(&format!(
+                ", {} in all held back by the receiver's window, says TCP_INFO",
+                duration(Duration::from_micros(us))
+            ));
+        }
+        s.push_str(&format!(
+            "), so writing took {} instead of UDP's {} (flow control)",
             duration(tcp.sender_time),
             duration(udp.sender_time)
         ));
     }
     out.push(s + ".");
     out
+}
+
+/// `once`, `twice`, `3 times`.
+fn times(n: u64) -> String {
+    match n {
+        0 => "never".into(),
+        1 => "once".into(),
+        2 => "twice".into(),
+        n => format!("{} times", thousands(n)),
+    }
 }
 
 /// Says where the capture went and what is in it.
