@@ -150,6 +150,7 @@ pub fn result_fields(r: &RunResult) -> Vec<(&'static str, Value)> {
         ("link_reordered", r.link.reordered.into()),
         ("link_corrupted", r.link.corrupted.into()),
         ("retransmissions", r.retransmissions().into()),
+        ("window_probes", r.window_probes().into()),
         ("capped", r.capped.into()),
     ]
 }
@@ -519,6 +520,9 @@ fn frame_observation(
     if f.retransmission {
         notes.push("retransmission".to_string());
     }
+    if f.window_probe {
+        notes.push("window probe".to_string());
+    }
     match f.arrival_us {
         None => notes.push("lost".into()),
         Some(t) => notes.push(format!("arrives {}", time(t))),
@@ -566,6 +570,7 @@ fn frame_observation(
     .field("lost", lost)
     .field("arrival_ms", f.arrival_us.map(|t| t as f64 / 1000.0))
     .field("retransmission", f.retransmission)
+    .field("window_probe", f.window_probe)
     .field("duplicated", f.duplicate_us.is_some())
     .field("held_back", f.held_back)
     .field("corrupted", f.corrupted.is_some())
