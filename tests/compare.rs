@@ -362,26 +362,126 @@ fn the_trace_shows_every_frame_that_entered_the_link() {
     }
 }
 
+/// Every impairment at once, on a short run: each kind of fate appears.
+const EVERY_IMPAIRMENT: [&str; 16] = [
+    "--messages",
+    "30",
+    "--loss",
+    "10",
+    "--delay",
+    "20ms",
+    "--jitter",
+    "5ms",
+    "--duplicate",
+    "5",
+    "--reorder",
+    "5",
+    "--corrupt",
+    "5",
+    "--bandwidth",
+    "2mbit",
+];
+
+/// `netdojo compare ARGS --seed SEED --pcap FILE`: the file's bytes.
+fn capture(dir: &std::path::Path, name: &str, seed: &str, args: &[&str]) -> Vec<u8> {
+    let path = dir.join(name);
+    let out = netdojo()
+        .args(["--json", "compare", "--seed", seed])
+        .args(args)
+        .arg("--pcap")
+        .arg(&path)
+        .output()
+        .expect("run netdojo");
+    assert!(out.status.success(), "{out:?}");
+    std::fs::read(path).unwrap()
+}
+
+/// A capture as text a reviewer can read in a diff: its size and CRC-32,
+/// then one line per frame (interface, time, length, CRC-32 of its bytes,
+/// the link's comment).
+fn describe_capture(bytes: &[u8]) -> String {
+    use pcap_parser::pcapng::Block;
+    use pcap_parser::{PcapBlockOwned, PcapNGSlice};
+    let mut out = format!(
+        "{} bytes, crc32 {:08x}\n",
+        bytes.len(),
+        crc32fast::hash(bytes)
+    );
+    for block in PcapNGSlice::from_slice(bytes).expect("a pcapng section") {
+        if let PcapBlockOwned::NG(Block::EnhancedPacket(epb)) = block.expect("a block") {
+            let comment = epb
+                .options
+                .iter()
+                .find(|o| o.code.0 == 1)
+                .map(|o| String::from_utf8_lossy(&o.value).into_owned())
+                .unwrap_or_default();
+            let us = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+            let line = format!(
+                "if{} {:>10} us {:>4} B {:08x} {comment}",
+                epb.if_id,
+                us,
+                epb.origlen,
+                crc32fast::hash(&epb.data[..epb.caplen as usize])
+            );
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+    }
+    out
+}
+
 #[test]
-fn the_capture_is_byte_identical_for_the_same_seed() {
+fn the_capture_is_a_snapshot_of_its_seed_and_another_seed_changes_it() {
     let dir = std::env::temp_dir().join(format!("netdojo-compare-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let write = |name: &str, seed: &str| {
-        let path = dir.join(name);
-        let out = netdojo()
-            .args(["--json", "compare", "--seed", seed, "--pcap"])
-            .arg(&path)
-            .output()
-            .expect("run netdojo");
-        assert!(out.status.success(), "{out:?}");
-        std::fs::read(path).unwrap()
-    };
-    let a = write("a.pcapng", "5");
-    assert_eq!(a, write("b.pcapng", "5"));
-    assert_ne!(a, write("c.pcapng", "6"));
+    let a = capture(&dir, "a.pcapng", "11", &EVERY_IMPAIRMENT);
     // pcapng's section header block.
     assert_eq!(&a[..4], &[0x0A, 0x0D, 0x0D, 0x0A]);
+    assert_eq!(a, capture(&dir, "b.pcapng", "11", &EVERY_IMPAIRMENT));
+    let text = describe_capture(&a);
+    for fate in [
+        "lost by",
+        "duplicated by",
+        "held back",
+        "flipped on the link",
+    ] {
+        assert!(
+            text.contains(fate),
+            "seed 11 shows no frame {fate}:\n{text}"
+        );
+    }
+    assert_snapshot("compare_every_impairment_seed11.pcapng.txt", &text);
+    for other in ["12", "13"] {
+        let c = capture(&dir, "c.pcapng", other, &EVERY_IMPAIRMENT);
+        assert_ne!(a, c, "seed {other}");
+        assert_ne!(text, describe_capture(&c), "seed {other}");
+    }
+    // The default link too.
+    let d = capture(&dir, "d.pcapng", "5", &[]);
+    assert_eq!(d, capture(&dir, "e.pcapng", "5", &[]));
+    assert_ne!(d, capture(&dir, "f.pcapng", "6", &[]));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Compares with a checked-in snapshot, or rewrites it with UPDATE_SNAPSHOTS=1.
+fn assert_snapshot(name: &str, actual: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "no snapshot {} (UPDATE_SNAPSHOTS=1 writes it)",
+            path.display()
+        )
+    });
+    assert_eq!(
+        actual, expected,
+        "{name} differs from its snapshot (UPDATE_SNAPSHOTS=1 rewrites it)"
+    );
 }
 
 /// What tshark's TCP analysis says of each frame of a capture, by frame
