@@ -201,8 +201,9 @@ pub struct CompareArgs {
     /// The link's rate (10mbit, 512kbit, 1gbit) or unlimited.
     #[arg(long, value_name = "RATE", default_value = "10mbit", value_parser = parse_bandwidth)]
     pub bandwidth: Bandwidth,
-    /// Seed for every random choice: the same seed gives the same run.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// Seed for every random choice: the same seed gives the same run
+    /// (0 to 18,446,744,073,709,551,615).
+    #[arg(long, value_name = "N", default_value = "1", value_parser = crate::lab::settings::parse_seed, allow_hyphen_values = true)]
     pub seed: u64,
     /// How many messages to send (1 to 100,000).
     #[arg(long, value_name = "N", default_value = "200", value_parser = crate::lab::settings::parse_messages, allow_hyphen_values = true)]
@@ -228,7 +229,7 @@ pub struct CompareArgs {
     #[arg(long, value_name = "PARAM=V1,V2,...", value_parser = crate::lab::sweep::parse_sweep, conflicts_with_all = ["trace", "pcap", "real"])]
     pub sweep: Option<crate::lab::sweep::Sweep>,
     /// Seeds per value of a sweep (from --seed on), 1 to 50.
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=crate::lab::sweep::MAX_SEEDS), requires = "sweep")]
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=crate::lab::sweep::MAX_SEEDS), allow_hyphen_values = true, requires = "sweep")]
     pub seeds: u64,
     /// Also draw the sweep as an SVG chart, for slides.
     #[arg(long, value_name = "FILE.svg", requires = "sweep")]
@@ -391,8 +392,8 @@ pub struct UdpRelayArgs {
     /// The link's rate (10mbit, 512kbit, 1gbit) or unlimited.
     #[arg(long, value_name = "RATE", default_value = "unlimited", value_parser = parse_bandwidth)]
     pub bandwidth: Bandwidth,
-    /// Seed for the link's random choices.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// Seed for the link's random choices (0 to 18,446,744,073,709,551,615).
+    #[arg(long, value_name = "N", default_value = "1", value_parser = crate::lab::settings::parse_seed, allow_hyphen_values = true)]
     pub seed: u64,
 }
 

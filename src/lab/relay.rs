@@ -9,12 +9,17 @@
 //! as `netdojo compare` (the same [`Link`], on the wall clock instead of a
 //! virtual one) and is then sent on to `--to`; replies from `--to` go back
 //! to whoever sent last. The link's random choices come from `--seed`, so
-//! the same datagrams in the same order meet the same fate.
+//! the same datagrams in the same order meet the same fate, whatever the
+//! rate and however the machine schedules the relay: `--reorder` holds a
+//! datagram back until the next one has overtaken it (see
+//! [`Link::for_datagrams`]), rather than for a fixed time.
 //!
 //! Unlike the simulated hosts, the relay sends each datagram out again, so
 //! UDP's checksum is computed afresh over a corrupted payload: `--corrupt`
 //! here damages data that the receiver cannot detect. Only netdojo's own
-//! header (its magic) may catch it.
+//! header may give it away: a flipped bit in its magic makes the datagram a
+//! stranger's (`udp serve` counts it as "other", and its number as lost), one
+//! in its sequence number makes it another datagram. The relay counts both.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -56,6 +61,11 @@ pub struct RelayCounts {
     pub end_markers_lost: u64,
     /// Dropped because the relay's queue was full.
     pub overflow: u64,
+    /// netdojo's numbered datagrams corrupted so that they are no longer
+    /// recognisable as netdojo's (the flip hit the magic).
+    pub numbered_unrecognisable: u64,
+    /// netdojo's numbered datagrams corrupted into another number.
+    pub numbered_renumbered: u64,
 }
 
 /// Runs the relay until `shutdown` resolves, then reports what it did.
@@ -150,23 +160,30 @@ pub async fn relay(
     }
 
     for (i, c) in counts.iter().enumerate() {
-        let (event, way) = if i == 0 {
-            ("relay_forward", format!("towards {to}"))
+        let (event, way, side) = if i == 0 {
+            ("relay_forward", format!("towards {to}"), Side::A)
         } else {
-            ("relay_back", "back to the sender".to_string())
+            ("relay_back", "back to the sender".to_string(), Side::B)
         };
+        let l = link.counts(side);
         reporter.emit(
             Observation::new(
                 Layer::Transport,
                 event,
                 format!(
-                    "{way}: {} datagrams in, {} lost on the link ({} of them netdojo's numbered datagrams, {} end markers), {} dropped for a full queue, {} sent on",
+                    "{way}: {} datagrams in, {} lost on the link ({} of them netdojo's numbered datagrams, {} end markers), {} dropped for a full queue, {} sent on; of netdojo's {} numbered datagrams the link duplicated {}, held back {} for later ones to overtake, and corrupted {} ({} no longer recognisable as netdojo's, {} turned into another number)",
                     thousands(c.received),
                     thousands(c.lost),
                     thousands(c.numbered_lost),
                     thousands(c.end_markers_lost),
                     thousands(c.overflow),
-                    thousands(c.forwarded)
+                    thousands(c.forwarded),
+                    thousands(l.numbered),
+                    thousands(l.numbered_duplicated),
+                    thousands(l.numbered_held_back),
+                    thousands(l.numbered_corrupted),
+                    thousands(c.numbered_unrecognisable),
+                    thousands(c.numbered_renumbered),
                 ),
             )
             .field("received", c.received)
@@ -175,9 +192,16 @@ pub async fn relay(
             .field("end_markers_lost", c.end_markers_lost)
             .field("overflow", c.overflow)
             .field("forwarded", c.forwarded)
-            .field("duplicated", link.counts(if i == 0 { Side::A } else { Side::B }).duplicated)
-            .field("reordered", link.counts(if i == 0 { Side::A } else { Side::B }).reordered)
-            .field("corrupted", link.counts(if i == 0 { Side::A } else { Side::B }).corrupted),
+            .field("duplicated", l.duplicated)
+            .field("reordered", l.reordered)
+            .field("corrupted", l.corrupted)
+            .field("numbered", l.numbered)
+            .field("numbered_duplicated", l.numbered_duplicated)
+            .field("numbered_held_back", l.numbered_held_back)
+            .field("numbered_not_overtaken", l.numbered_not_overtaken)
+            .field("numbered_corrupted", l.numbered_corrupted)
+            .field("numbered_unrecognisable", c.numbered_unrecognisable)
+            .field("numbered_renumbered", c.numbered_renumbered),
         );
     }
     Ok(())
@@ -190,12 +214,24 @@ fn enter(link: &mut Link, side: Side, now: u64, datagram: &[u8], counts: &mut Re
         counts.overflow += 1;
         return;
     }
-    if link.send(side, now, datagram.to_vec()) {
+    let fate = link.send(side, now, datagram.to_vec());
+    let was = wire::decode(datagram);
+    if fate.lost {
         counts.lost += 1;
-        match wire::decode(datagram) {
+        match was {
             Datagram::Numbered { .. } => counts.numbered_lost += 1,
             Datagram::End { .. } => counts.end_markers_lost += 1,
             Datagram::Other => {}
+        }
+    }
+    if let (Some((byte, bit)), Datagram::Numbered { seq, .. }) = (fate.corrupted, was) {
+        // What the receiver will make of it: the same flip, on a copy.
+        let mut damaged = datagram.to_vec();
+        damaged[byte] ^= 1 << bit;
+        match wire::decode(&damaged) {
+            Datagram::Numbered { seq: now_seq, .. } if now_seq == seq => {}
+            Datagram::Numbered { .. } => counts.numbered_renumbered += 1,
+            Datagram::End { .. } | Datagram::Other => counts.numbered_unrecognisable += 1,
         }
     }
 }

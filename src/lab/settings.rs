@@ -224,6 +224,17 @@ pub fn parse_message_size(s: &str) -> Result<usize, String> {
     }
 }
 
+/// `--seed`: any whole number from 0 to 2^64 − 1 (a seed is a name for a
+/// roll of the dice, not a quantity, so every value is as good as another).
+pub fn parse_seed(s: &str) -> Result<u64, String> {
+    s.trim().parse().map_err(|_| {
+        format!(
+            "'{s}' is not a seed: use a whole number from 0 to {} (for example 7)",
+            crate::report::thousands(u64::MAX)
+        )
+    })
+}
+
 /// `--messages`: from 1 to [`MAX_MESSAGES`].
 pub fn parse_messages(s: &str) -> Result<u64, String> {
     let n: u64 = s
@@ -276,6 +287,16 @@ mod tests {
         assert_eq!(parse_bandwidth("unlimited"), Ok(None));
         assert!(parse_bandwidth("1bit").is_err());
         assert!(parse_bandwidth("fast").is_err());
+    }
+
+    #[test]
+    fn seeds() {
+        assert_eq!(parse_seed("0"), Ok(0));
+        assert_eq!(parse_seed("18446744073709551615"), Ok(u64::MAX));
+        for bad in ["-1", "18446744073709551616", "1.5", "seven"] {
+            let e = parse_seed(bad).unwrap_err();
+            assert!(e.contains("from 0 to 18,446,744,073,709,551,615"), "{e}");
+        }
     }
 
     #[test]

@@ -93,7 +93,9 @@ pub struct RunResult {
     pub duplicated: u64,
     /// Messages that arrived after a later one.
     pub out_of_order: u64,
-    /// Bytes of the distinct messages delivered.
+    /// Bytes the receiving application got: over TCP, every byte it read from
+    /// the stream (a message cut short by the time cap included); over UDP,
+    /// the payloads of the distinct messages it read (copies not counted).
     pub bytes_delivered: u64,
     /// From the start (before ARP and any handshake) to the last message
     /// delivered.
@@ -123,6 +125,12 @@ impl RunResult {
     /// TCP's retransmitted segments; `None` for UDP, which never retransmits.
     pub fn retransmissions(&self) -> Option<u64> {
         (self.protocol == Protocol::Tcp).then_some(self.link.tcp_retransmissions)
+    }
+
+    /// TCP's zero-window probes (not counted as retransmissions; see
+    /// [`crate::lab::link::SegmentRole`]); `None` for UDP.
+    pub fn window_probes(&self) -> Option<u64> {
+        (self.protocol == Protocol::Tcp).then_some(self.link.tcp_window_probes)
     }
 }
 
@@ -219,7 +227,10 @@ struct Receiver {
     out_of_order: u64,
     /// TCP only: bytes of a message not yet complete.
     partial: Vec<u8>,
+    /// TCP only: bytes read from the stream.
     bytes_read: u64,
+    /// Bytes of the distinct messages (copies not counted).
+    message_bytes: u64,
 }
 
 impl Receiver {
@@ -233,6 +244,7 @@ impl Receiver {
             out_of_order: 0,
             partial: Vec::with_capacity(size),
             bytes_read: 0,
+            message_bytes: 0,
         }
     }
 
@@ -250,6 +262,7 @@ impl Receiver {
             Arrival::Late => self.out_of_order += 1,
             Arrival::InOrder | Arrival::Ahead { .. } | Arrival::AfterEnd => {}
         }
+        self.message_bytes += bytes.len() as u64;
         self.latencies_us
             .push(now_us.saturating_sub(sent_at_ns / 1000));
         self.last_delivery_us = Some(now_us);
@@ -478,7 +491,10 @@ pub fn run(scenario: &Scenario, protocol: Protocol, keep_frames: bool) -> RunRes
         lost: total - counts.received,
         duplicated: receiver.duplicated,
         out_of_order: receiver.out_of_order,
-        bytes_delivered: counts.received * workload.size as u64,
+        bytes_delivered: match protocol {
+            Protocol::Tcp => receiver.bytes_read,
+            Protocol::Udp => receiver.message_bytes,
+        },
         completion: Duration::from_micros(receiver.last_delivery_us.unwrap_or(now_us)),
         latency_p50: pick(0.50),
         latency_p95: pick(0.95),

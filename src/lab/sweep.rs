@@ -182,6 +182,8 @@ pub struct SweepPoint {
 /// Means and ranges of a point's runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Summary {
+    /// How many runs this sums up.
+    pub runs: u64,
     pub completion_mean_s: f64,
     pub completion_min_s: f64,
     pub completion_max_s: f64,
@@ -190,6 +192,7 @@ pub struct Summary {
     pub out_of_order_mean: f64,
     pub retransmissions_mean: f64,
     pub goodput_mean_bps: f64,
+    /// Runs that stopped at the lab's time cap.
     pub capped: u64,
 }
 
@@ -200,6 +203,7 @@ pub fn summarize(runs: &[RunResult]) -> Summary {
     let sent: u64 = runs.iter().map(|r| r.sent).sum();
     let delivered: u64 = runs.iter().map(|r| r.delivered).sum();
     Summary {
+        runs: runs.len() as u64,
         completion_mean_s: secs.iter().sum::<f64>() / n,
         completion_min_s: secs.iter().copied().fold(f64::INFINITY, f64::min),
         completion_max_s: secs.iter().copied().fold(0.0, f64::max),

@@ -150,6 +150,7 @@ pub fn result_fields(r: &RunResult) -> Vec<(&'static str, Value)> {
         ("link_reordered", r.link.reordered.into()),
         ("link_corrupted", r.link.corrupted.into()),
         ("retransmissions", r.retransmissions().into()),
+        ("window_probes", r.window_probes().into()),
         ("capped", r.capped.into()),
     ]
 }
@@ -324,6 +325,8 @@ pub fn show_real(tcp: &RealResult, udp: &RealResult, reporter: &Reporter, json: 
                 ("bytes_delivered", r.bytes_delivered.into()),
                 ("completion_ms", ms(r.completion).into()),
                 ("sender_ms", ms(r.sender_time).into()),
+                ("sender_waits", r.sender_waits.into()),
+                ("rwnd_limited_us", r.rwnd_limited_us.into()),
                 ("latency_p50_ms", r.latency_p50.map(ms).into()),
                 ("latency_p95_ms", r.latency_p95.map(ms).into()),
                 ("latency_max_ms", r.latency_max.map(ms).into()),
@@ -375,6 +378,11 @@ pub fn show_real(tcp: &RealResult, udp: &RealResult, reporter: &Reporter, json: 
                 duration(udp.sender_time),
             ),
             (
+                "sender had to wait",
+                times(tcp.sender_waits),
+                times(udp.sender_waits),
+            ),
+            (
                 "receiver done after",
                 duration(tcp.completion),
                 duration(udp.completion),
@@ -401,9 +409,14 @@ pub fn show_real(tcp: &RealResult, udp: &RealResult, reporter: &Reporter, json: 
 pub fn real_conclusions(tcp: &RealResult, udp: &RealResult) -> Vec<String> {
     let mut out = Vec::new();
     let mut s = format!(
-        "UDP's sender handed all {} datagrams to the kernel in {} and never waited; the slow receiver read {}",
+        "UDP's sender handed all {} datagrams to the kernel in {} and {}; the slow receiver read {}",
         thousands(udp.sent),
         duration(udp.sender_time),
+        if udp.sender_waits == 0 {
+            "never had to wait".to_string()
+        } else {
+            format!("had to wait {}", times(udp.sender_waits))
+        },
         thousands(udp.delivered)
     );
     if udp.lost > 0 {
@@ -432,15 +445,35 @@ pub fn real_conclusions(tcp: &RealResult, udp: &RealResult) -> Vec<String> {
             thousands(tcp.sent)
         )
     };
-    if tcp.sender_time > udp.sender_time {
+    if tcp.sender_waits > 0 {
         s.push_str(&format!(
-            ": when the receiver's buffer filled, its window closed and the kernel made the sender wait, so writing took {} instead of UDP's {} (flow control)",
+            ": when the receiver's buffer filled, its window closed and the kernel made the sender wait ({}",
+            times(tcp.sender_waits)
+        ));
+        if let Some(us) = tcp.rwnd_limited_us {
+            s.push_str(&format!(
+                ", {} in all held back by the receiver's window, says TCP_INFO",
+                duration(Duration::from_micros(us))
+            ));
+        }
+        s.push_str(&format!(
+            "), so writing took {} instead of UDP's {} (flow control)",
             duration(tcp.sender_time),
             duration(udp.sender_time)
         ));
     }
     out.push(s + ".");
     out
+}
+
+/// `once`, `twice`, `3 times`.
+fn times(n: u64) -> String {
+    match n {
+        0 => "never".into(),
+        1 => "once".into(),
+        2 => "twice".into(),
+        n => format!("{} times", thousands(n)),
+    }
 }
 
 /// Says where the capture went and what is in it.
@@ -486,6 +519,9 @@ fn frame_observation(
     let mut notes = Vec::new();
     if f.retransmission {
         notes.push("retransmission".to_string());
+    }
+    if f.window_probe {
+        notes.push("window probe".to_string());
     }
     match f.arrival_us {
         None => notes.push("lost".into()),
@@ -534,6 +570,7 @@ fn frame_observation(
     .field("lost", lost)
     .field("arrival_ms", f.arrival_us.map(|t| t as f64 / 1000.0))
     .field("retransmission", f.retransmission)
+    .field("window_probe", f.window_probe)
     .field("duplicated", f.duplicate_us.is_some())
     .field("held_back", f.held_back)
     .field("corrupted", f.corrupted.is_some())
@@ -722,6 +759,10 @@ pub fn show_sweep(
                     "udp_completion_mean_ms",
                     round3(u.completion_mean_s * 1e3).into(),
                 ),
+                (
+                    "udp_completion_max_ms",
+                    round3(u.completion_max_s * 1e3).into(),
+                ),
                 ("udp_delivered_pct", round3(u.delivered_pct).into()),
                 ("udp_lost_mean", round3(u.lost_mean).into()),
                 ("udp_out_of_order_mean", round3(u.out_of_order_mean).into()),
@@ -858,20 +899,42 @@ fn sweep_conclusions(param: Param, rows: &[(String, Summary, Summary)]) -> Vec<S
             last.1.completion_mean_s / first.1.completion_mean_s
         ));
     }
-    s.push_str(if tcp_all {
-        ", and it delivered every message in every run"
+    if tcp_all {
+        s.push_str(", and it delivered every message in every run");
     } else {
-        ", and some runs stopped at the lab's time cap before delivering everything"
-    });
+        let worst = rows
+            .iter()
+            .min_by(|a, b| a.1.delivered_pct.total_cmp(&b.1.delivered_pct))
+            .unwrap_or(first);
+        s.push_str(&format!(
+            ", but it did not always deliver everything (at {} = {}, {:.1}% of messages)",
+            param.name(),
+            worst.0,
+            worst.1.delivered_pct
+        ));
+        let capped: u64 = rows.iter().map(|r| r.1.capped).sum();
+        let runs: u64 = rows.iter().map(|r| r.1.runs).sum();
+        if capped > 0 {
+            s.push_str(&format!(
+                ": {} of {} runs stopped at the lab's time cap of {}",
+                thousands(capped),
+                thousands(runs),
+                humantime::format_duration(MAX_VIRTUAL_TIME)
+            ));
+        } else {
+            s.push_str(", though no run reached the lab's time cap");
+        }
+    }
+    // The slowest single run, not the slowest value's mean.
+    let udp_slowest = rows
+        .iter()
+        .map(|r| r.2.completion_max_s)
+        .fold(0.0, f64::max);
     let udp = format!(
-        "UDP's delivery went from {:.1}% to {:.1}% of messages, and it never took longer than {}",
+        "UDP's delivery went from {:.1}% to {:.1}% of messages, and no UDP run took longer than {}",
         first.2.delivered_pct,
         last.2.delivered_pct,
-        secs(
-            rows.iter()
-                .map(|r| r.2.completion_mean_s)
-                .fold(0.0, f64::max)
-        )
+        secs(udp_slowest)
     );
     vec![s + ".", udp + "."]
 }
@@ -1038,4 +1101,74 @@ pub fn show_svg_written(path: &std::path::Path, reporter: &Reporter) {
         )
         .field("path", path.display().to_string()),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(runs: u64, mean: f64, max: f64, delivered: f64, capped: u64) -> Summary {
+        Summary {
+            runs,
+            completion_mean_s: mean,
+            completion_min_s: 0.0,
+            completion_max_s: max,
+            delivered_pct: delivered,
+            capped,
+            ..Summary::default()
+        }
+    }
+
+    #[test]
+    fn udp_slowest_is_the_slowest_run_not_the_slowest_mean() {
+        let tcp = summary(3, 1.0, 2.0, 100.0, 0);
+        let rows = vec![
+            // The largest mean, but not the slowest run.
+            ("0".to_string(), tcp, summary(3, 0.150, 0.160, 100.0, 0)),
+            ("10".to_string(), tcp, summary(3, 0.100, 0.250, 90.0, 0)),
+        ];
+        let said = sweep_conclusions(Param::Loss, &rows);
+        assert!(
+            said[1].ends_with("no UDP run took longer than 250.00 ms."),
+            "{said:?}"
+        );
+        assert!(
+            said[0].ends_with("delivered every message in every run."),
+            "{said:?}"
+        );
+    }
+
+    #[test]
+    fn the_time_cap_is_blamed_only_when_runs_reached_it() {
+        let udp = summary(2, 0.1, 0.1, 50.0, 0);
+        let short = vec![
+            ("0".to_string(), summary(2, 1.0, 1.0, 100.0, 0), udp),
+            ("90".to_string(), summary(2, 9.0, 9.0, 75.0, 0), udp),
+        ];
+        let said = sweep_conclusions(Param::Loss, &short);
+        assert!(!said[0].contains("stopped at"), "{said:?}");
+        assert!(
+            said[0].contains("at loss = 90, 75.0% of messages"),
+            "{said:?}"
+        );
+        assert!(
+            said[0].contains("no run reached the lab's time cap"),
+            "{said:?}"
+        );
+
+        let capped = vec![
+            ("0".to_string(), summary(2, 1.0, 1.0, 100.0, 0), udp),
+            ("90".to_string(), summary(2, 9.0, 9.0, 60.0, 1), udp),
+            ("100".to_string(), summary(2, 3600.0, 3600.0, 0.0, 2), udp),
+        ];
+        let said = sweep_conclusions(Param::Loss, &capped);
+        assert!(
+            said[0].contains("at loss = 100, 0.0% of messages"),
+            "{said:?}"
+        );
+        assert!(
+            said[0].contains(": 3 of 6 runs stopped at the lab's time cap of 1h"),
+            "{said:?}"
+        );
+    }
 }
