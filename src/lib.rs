@@ -52,6 +52,7 @@ pub mod inspect;
 pub mod lab;
 pub mod layer;
 pub mod lesson;
+pub mod queue;
 pub mod report;
 pub mod tcp;
 pub mod tour;
