@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 use colored::Colorize;
 
-use crate::cli::{Cli, ColorChoice, Command, TcpCommand, UdpCommand, WsCommand};
+use crate::cli::{Cli, ColorChoice, Command, QueueCommand, TcpCommand, UdpCommand, WsCommand};
 use crate::error::UsageError;
 use crate::report::{Pacing, Reporter};
-use crate::{inspect, lab, lesson, tcp, tour, udp, ws};
+use crate::{inspect, lab, lesson, queue, tcp, tour, udp, ws};
 
 /// Parses the command line and runs it: the whole program, for `main.rs`.
 pub fn run_from_args() -> ExitCode {
@@ -136,6 +136,18 @@ async fn run(cli: Cli, reporter: Reporter) -> anyhow::Result<()> {
             };
             ws::server::serve(listener, options, reporter, shutdown_signal()).await
         }
+        Command::Queue(QueueCommand::Serve(args)) => queue::run_serve(&args, reporter).await,
+        Command::Queue(QueueCommand::Produce(args)) => {
+            queue::client::produce(&args, &reporter).await
+        }
+        Command::Queue(QueueCommand::Consume(args)) => {
+            queue::client::consume(&args, &reporter).await
+        }
+        Command::Queue(QueueCommand::Stats { broker }) => {
+            let addr = broker.resolve().await?;
+            queue::client::stats(addr, &reporter).await
+        }
+        Command::Queue(QueueCommand::Demo) => queue::demo::run(&reporter).await.map(drop),
         Command::Ws(WsCommand::Chat(args)) => ws::chat::run(&args, &reporter).await,
         Command::Ws(WsCommand::Demo) => ws::demo::run(&reporter).await.map(drop),
         Command::Ws(WsCommand::Tap { listen, upstream }) => {

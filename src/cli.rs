@@ -100,6 +100,125 @@ pub enum Command {
         after_help = "Examples:\n  netdojo ws demo                                    server and scripted clients in one process\n  netdojo ws serve                                   then open http://127.0.0.1:9001/\n  netdojo ws chat ws://127.0.0.1:9001/ws --name ada  a terminal client, in another terminal"
     )]
     Ws(WsCommand),
+
+    /// A message queue: producers and consumers decoupled by a broker that
+    /// keeps each message until a consumer acknowledges it, next to plain
+    /// pub/sub, which keeps nothing.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  netdojo queue demo                            pub/sub against a queue, a crash and a redelivery\n  netdojo queue serve                           a broker on 127.0.0.1:9002, in memory\n  netdojo queue serve --data-dir ./q            ... on disk: stored means it survives kill -9\n  netdojo queue produce orders 'order 1' 'order 2'\n  netdojo queue consume orders --group billing"
+    )]
+    Queue(QueueCommand),
+}
+
+/// `netdojo queue ...`.
+#[derive(Subcommand, Debug)]
+pub enum QueueCommand {
+    /// The broker: named queues, consumer groups, acknowledgements,
+    /// redelivery; and topics for plain pub/sub. One WebSocket per client.
+    #[command(
+        after_help = "Examples:\n  netdojo queue serve                                  in memory, on 127.0.0.1:9002\n  netdojo queue serve --data-dir ./queue-data          durable: survives kill -9\n  netdojo queue serve --redis redis://127.0.0.1:6379/  Redis Streams: several brokers, one queue\n  netdojo -v queue serve --ack-timeout 5s              every message stored, delivered, acknowledged"
+    )]
+    Serve(QueueServeArgs),
+
+    /// Sends messages to a queue: the arguments, or else one per line of
+    /// stdin. Each is reported once the broker has stored it.
+    #[command(
+        after_help = "Examples:\n  netdojo queue produce orders 'order 1' 'order 2'\n  seq 1 100 | netdojo queue produce orders\n  netdojo queue produce --topic news 'hello, whoever is listening'"
+    )]
+    Produce(QueueProduceArgs),
+
+    /// Takes messages from a queue, one group's share, and acknowledges each
+    /// after handling it.
+    #[command(
+        after_help = "Examples:\n  netdojo queue consume orders\n  netdojo queue consume orders --group billing --prefetch 1 --work 200ms\n  netdojo queue consume orders --crash-after 3     handle 3, then die before acknowledging the 3rd\n  netdojo queue consume --topic news               plain pub/sub: only what is published while connected"
+    )]
+    Consume(QueueConsumeArgs),
+
+    /// What the broker holds: per queue and group, backlog, in flight,
+    /// acknowledged, redelivered; and the consumers connected.
+    #[command(after_help = "Example:\n  netdojo queue stats --broker 127.0.0.1:9002")]
+    Stats {
+        /// The broker's address.
+        #[arg(long, default_value = "127.0.0.1:9002")]
+        broker: Endpoint,
+    },
+
+    /// One process, side by side: plain pub/sub against a queue while a
+    /// consumer is away; then a consumer that crashes before acknowledging,
+    /// the redelivery, and why consumers must be idempotent.
+    #[command(after_help = "Example:\n  netdojo queue demo --pace 800ms")]
+    Demo,
+}
+
+/// `netdojo queue serve`.
+#[derive(Args, Debug, Clone)]
+pub struct QueueServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:9002")]
+    pub listen: Endpoint,
+    /// Keep messages on disk here (an embedded crash-safe database): a
+    /// message acknowledged to its producer survives the broker being killed.
+    #[arg(long, value_name = "DIR", conflicts_with = "redis")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Keep messages in Redis Streams at this URL, so that several brokers
+    /// can serve one queue.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// A message unacknowledged this long goes to another consumer.
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_positive_duration)]
+    pub ack_timeout: Duration,
+    /// Clients connected at once; the next gets HTTP 503.
+    #[arg(long, default_value_t = crate::queue::limits::MAX_CLIENTS)]
+    pub max_clients: usize,
+}
+
+/// `netdojo queue produce`.
+#[derive(Args, Debug, Clone)]
+pub struct QueueProduceArgs {
+    /// The queue (kept until acknowledged).
+    #[arg(required_unless_present = "topic", conflicts_with = "topic")]
+    pub queue: Option<String>,
+    /// The messages; without any, one per line of stdin.
+    #[arg(trailing_var_arg = true)]
+    pub messages: Vec<String>,
+    /// Publish to this pub/sub topic instead: only subscribers connected now get it.
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// The broker's address.
+    #[arg(long, default_value = "127.0.0.1:9002")]
+    pub broker: Endpoint,
+}
+
+/// `netdojo queue consume`.
+#[derive(Args, Debug, Clone)]
+pub struct QueueConsumeArgs {
+    /// The queue.
+    #[arg(required_unless_present = "topic", conflicts_with = "topic")]
+    pub queue: Option<String>,
+    /// The consumer group: within a group each message goes to one consumer;
+    /// every group gets every message.
+    #[arg(long, default_value = crate::queue::protocol::DEFAULT_GROUP)]
+    pub group: String,
+    /// Messages this consumer may hold unacknowledged at once.
+    #[arg(long, default_value_t = crate::queue::limits::DEFAULT_PREFETCH)]
+    pub prefetch: usize,
+    /// Time spent handling each message before acknowledging it.
+    #[arg(long, value_name = "DUR", default_value = "0", value_parser = parse_duration)]
+    pub work: Duration,
+    /// Stop after acknowledging this many messages.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Handle N messages, then exit abruptly before acknowledging the Nth:
+    /// a crash after the work and before the ack, for demonstrations.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub crash_after: Option<u64>,
+    /// Subscribe to this pub/sub topic instead of consuming a queue.
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// The broker's address.
+    #[arg(long, default_value = "127.0.0.1:9002")]
+    pub broker: Endpoint,
 }
 
 /// `netdojo ws ...`.

@@ -5,5 +5,31 @@
 //!   disk (redb, crash-safe), or in Redis Streams (several brokers, one queue).
 //! - [`limits`]: every bound, with its reason.
 
+pub mod client;
+pub mod demo;
 pub mod limits;
+pub mod protocol;
+pub mod server;
 pub mod store;
+
+use std::sync::Arc;
+
+use crate::cli::QueueServeArgs;
+use crate::report::Reporter;
+
+/// `netdojo queue serve`: binds, opens the store the flags name, serves.
+pub async fn run_serve(args: &QueueServeArgs, reporter: Reporter) -> anyhow::Result<()> {
+    let listener = args.listen.bind_tcp().await?;
+    let options = server::ServeOptions {
+        ack_timeout: args.ack_timeout,
+        max_clients: args.max_clients,
+    };
+    let shutdown = crate::app::shutdown_signal();
+    match (&args.data_dir, &args.redis) {
+        (None, None) => {
+            let store = Arc::new(store::memory::MemoryStore::new());
+            server::serve(listener, store, options, reporter, shutdown).await
+        }
+        _ => anyhow::bail!("this build keeps messages in memory only"),
+    }
+}

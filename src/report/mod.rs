@@ -18,6 +18,7 @@ pub mod inspect;
 pub mod json;
 pub mod lab;
 mod pacing;
+pub mod queue;
 pub mod ws_frames;
 
 use std::io::{self, Write};

@@ -61,7 +61,7 @@ impl Delivery {
 }
 
 /// What a store knows about one consumer group of one queue.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupStats {
     pub group: String,
     /// Messages not yet handed to anyone in this group.
@@ -76,7 +76,7 @@ pub struct GroupStats {
 }
 
 /// What a store knows about one queue.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueStats {
     pub queue: String,
     /// Messages kept: stored and not yet acknowledged by every group.
@@ -88,7 +88,9 @@ pub struct QueueStats {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The queue holds [`crate::queue::limits::MAX_QUEUE_DEPTH`] messages.
-    #[error("queue {queue:?} is full ({depth} messages waiting); try again when consumers have caught up")]
+    #[error(
+        "queue {queue:?} is full ({depth} messages waiting); try again when consumers have caught up"
+    )]
     Full { queue: String, depth: u64 },
     /// Too many queues or groups.
     #[error("{0}")]
@@ -117,6 +119,23 @@ pub trait Store: Send + Sync + 'static {
         queue: &str,
         body: &str,
     ) -> impl Future<Output = Result<MessageId, StoreError>> + Send;
+
+    /// Stores several messages, in order, each with its own result, as
+    /// [`Store::append`] would one by one. A store may do it in one durable
+    /// commit (disk) or one round trip (Redis); the default does them in turn.
+    fn append_batch(
+        &self,
+        queue: &str,
+        bodies: &[String],
+    ) -> impl Future<Output = Vec<Result<MessageId, StoreError>>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(bodies.len());
+            for body in bodies {
+                out.push(self.append(queue, body).await);
+            }
+            out
+        }
+    }
 
     /// Makes sure `group` exists on `queue`. A new group starts at the
     /// queue's oldest message still kept: every group sees every message.
