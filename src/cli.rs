@@ -180,7 +180,6 @@ pub struct QueueProduceArgs {
     #[arg(required_unless_present = "topic", conflicts_with = "topic")]
     pub queue: Option<String>,
     /// The messages; without any, one per line of stdin.
-    #[arg(trailing_var_arg = true)]
     pub messages: Vec<String>,
     /// Publish to this pub/sub topic instead: only subscribers connected now get it.
     #[arg(long)]

@@ -283,3 +283,62 @@ pub fn node_with_packages() -> Option<PathBuf> {
     }
     Some(node)
 }
+
+/// A Redis for a test: `NETDOJO_REDIS_URL` if set (CI starts one), else a
+/// `redis-server` of the test's own on a free loopback port, stopped when
+/// the returned guard drops. Without either: skip, or fail under
+/// NETDOJO_REQUIRE_PEERS=1.
+pub struct Redis {
+    pub url: String,
+    child: Option<Child>,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn redis() -> Option<Redis> {
+    if let Ok(url) = std::env::var("NETDOJO_REDIS_URL") {
+        return Some(Redis { url, child: None });
+    }
+    let server = peer("redis-server")?;
+    for _ in 0..5 {
+        let port = free_port();
+        let mut child = Command::new(&server)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                break; // the port was taken after all: try another
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(Redis {
+                    url: format!("redis://127.0.0.1:{port}/"),
+                    child: Some(child),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("redis-server did not start");
+}
