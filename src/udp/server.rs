@@ -5,6 +5,11 @@
 //! one account per sender address: datagrams and bytes, and for netdojo's
 //! numbered datagrams, what the [`SequenceTracker`] makes of their numbers.
 //! Anything else (`nc -u`, garbage) is shown as text or hex and survived.
+//!
+//! A number cannot be trusted just because it arrived: one damaged by a
+//! relay that recomputed the UDP checksum, or forged, is held as a leap and
+//! counted as damaged unless something confirms it (see the tracker's
+//! documentation), so that no datagram can make the counts absurd.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,7 +22,7 @@ use tokio::net::UdpSocket;
 
 use super::latency::LatencyHistogram;
 use super::preview::{self, Encoding};
-use super::tracker::{Arrival, RunCounts, SequenceTracker};
+use super::tracker::{Arrival, MAX_HELD, RunCounts, SequenceTracker};
 use super::wire::{self, Datagram};
 use crate::layer::Layer;
 use crate::report::{Observation, Reporter, thousands};
@@ -240,6 +245,7 @@ struct Totals {
     lost: u64,
     reordered: u64,
     duplicated: u64,
+    damaged: u64,
     after_end: u64,
 }
 
@@ -341,6 +347,9 @@ impl Ledger {
                 thousands(t.reordered),
                 thousands(t.duplicated)
             ));
+            if t.damaged > 0 {
+                text.push_str(&format!(", {} damaged", thousands(t.damaged)));
+            }
         }
         self.reporter.emit(
             Observation::new(Layer::Transport, "total", text)
@@ -352,6 +361,7 @@ impl Ledger {
                 .field("lost", t.lost)
                 .field("reordered", t.reordered)
                 .field("duplicated", t.duplicated)
+                .field("damaged", t.damaged)
                 .field("after_end", t.after_end)
                 .with_fields_shown(),
         );
@@ -407,6 +417,7 @@ impl Ledger {
         t.lost += run.lost;
         t.reordered += run.reordered;
         t.duplicated += run.duplicated;
+        t.damaged += run.damaged;
         let tracker = std::mem::take(&mut account.tracker);
         *account = Account {
             tracker,
@@ -456,6 +467,17 @@ fn summary_observation(
             thousands(run.reordered),
             thousands(run.duplicated)
         ));
+        if run.damaged > 0 {
+            let why = if run.expected.is_some() {
+                "numbers this run cannot contain"
+            } else {
+                "numbers far ahead that nothing confirmed"
+            };
+            text.push_str(&format!(
+                "; {} damaged ({why}: flipped on the way by something that recomputed the UDP checksum, or not this sender's numbering), counted as neither received nor lost",
+                thousands(run.damaged)
+            ));
+        }
         if let (Some(p50), Some(max)) = (account.latency.p50(), account.latency.max()) {
             text.push_str(&format!(
                 "; one-way latency p50 ≈ {}, max {}",
@@ -482,6 +504,7 @@ fn summary_observation(
         .field("reordered", run.reordered)
         .field("duplicated", run.duplicated)
         .field("stale", run.stale)
+        .field("damaged", run.damaged)
         .field("latency_p50_us", account.latency.p50())
         .field("latency_max_us", account.latency.max());
     if numbered {
@@ -541,6 +564,43 @@ fn report_arrival(
             "stale",
             format!(
                 "{from}: #{seq} is too old to tell: either a late one already given up as lost, or a duplicate"
+            ),
+        ),
+        Arrival::Leap {
+            expected,
+            displaced,
+        } => {
+            let displaced = match displaced {
+                Some(d) => format!(
+                    "; #{d}, held longest, is given up on as damaged to make room ({MAX_HELD} are held at most)"
+                ),
+                None => String::new(),
+            };
+            (
+                "leap",
+                format!(
+                    "{from}: expected #{expected}, got #{seq}, {} ahead: more than any network reorders by, so held, not believed yet. If the next datagram follows it, it was a burst of loss; if not, most likely damaged on the way (one flipped bit in the number) or not this sender's numbering{displaced}",
+                    thousands(seq - expected)
+                ),
+            )
+        }
+        Arrival::Confirms {
+            leap,
+            first_missing,
+            missing,
+        } => (
+            "leap_confirmed",
+            format!(
+                "{from}: #{seq} follows #{leap}, which was held: the jump was real. {} datagram{} from #{first_missing} on {} missing, lost unless they turn up late",
+                thousands(missing),
+                plural(missing),
+                if missing == 1 { "is" } else { "are" }
+            ),
+        ),
+        Arrival::OutOfRange => (
+            "damaged",
+            format!(
+                "{from}: #{seq} is a number no sender can use (the end marker's count could not go past it): damaged on the way, or not netdojo's numbering; counted as damaged"
             ),
         ),
         Arrival::AfterEnd => (
