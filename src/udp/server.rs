@@ -22,7 +22,7 @@ use tokio::net::UdpSocket;
 
 use super::latency::LatencyHistogram;
 use super::preview::{self, Encoding};
-use super::tracker::{Arrival, MAX_HELD, RunCounts, SequenceTracker};
+use super::tracker::{Arrival, MAX_AHEAD, MAX_HELD, RunCounts, SequenceTracker};
 use super::wire::{self, Datagram};
 use crate::layer::Layer;
 use crate::report::{Observation, Reporter, thousands};
@@ -579,7 +579,7 @@ fn report_arrival(
             (
                 "leap",
                 format!(
-                    "{from}: expected #{expected}, got #{seq}, {} ahead: more than any network reorders by, so held, not believed yet. If the next datagram follows it, it was a burst of loss; if not, most likely damaged on the way (one flipped bit in the number) or not this sender's numbering{displaced}",
+                    "{from}: expected #{expected}, got #{seq}, {} ahead, further than networks reorder (more than {MAX_AHEAD}): held, not believed yet. If the next datagram follows it, it was a burst of loss; if not, most likely damaged on the way (one flipped bit in the number) or not this sender's numbering{displaced}",
                     thousands(seq - expected)
                 ),
             )
@@ -805,5 +805,94 @@ mod tests {
         l.datagram(addr(9), &wire::encode_end(1, 0), 0);
         let s = &rec.events("sender_summary")[0];
         assert_eq!(field(s, "latency_max_us"), Value::Null);
+    }
+
+    #[test]
+    fn a_damaged_number_is_held_then_counted_as_damaged_not_lost() {
+        let (mut l, rec) = ledger(4);
+        let from = addr(7);
+        for seq in 0..500u64 {
+            // #17 with bit 50 flipped, as a relay's --corrupt may do it.
+            let seq = if seq == 17 { seq ^ (1 << 50) } else { seq };
+            l.datagram(from, &numbered(seq, 0, 64), 0);
+        }
+        l.datagram(from, &wire::encode_end(500, 0), 0);
+        let leap = &rec.events("leap")[0];
+        assert_eq!(field(leap, "seq"), 17u64 ^ (1 << 50));
+        let text = leap.text.as_str();
+        assert!(
+            text.contains("expected #17, got #1125899906842641"),
+            "{text}"
+        );
+        assert!(text.contains("held, not believed yet"), "{text}");
+        let s = &rec.events("sender_summary")[0];
+        assert_eq!(field(s, "numbered"), 500);
+        assert_eq!(field(s, "received"), 499);
+        assert_eq!(field(s, "lost"), 1);
+        assert_eq!(field(s, "damaged"), 1);
+        assert_eq!(field(s, "reordered"), 0);
+        let text = s.text.as_str();
+        assert!(
+            text.contains("499 of 500 numbered datagrams arrived, 1 lost"),
+            "{text}"
+        );
+        assert!(
+            text.contains("1 damaged (numbers this run cannot contain"),
+            "{text}"
+        );
+        l.finish();
+        let total = &rec.events("total")[0];
+        assert_eq!(field(total, "damaged"), 1);
+        assert!(total.text.ends_with(", 1 damaged"), "{}", total.text);
+    }
+
+    #[test]
+    fn a_confirmed_leap_is_a_burst_of_loss_and_says_so() {
+        let (mut l, rec) = ledger(4);
+        for seq in [0, 1, 2, 3000, 3001] {
+            l.datagram(addr(7), &numbered(seq, 0, 20), 0);
+        }
+        l.datagram(addr(7), &wire::encode_end(3002, 0), 0);
+        assert_eq!(rec.events("leap").len(), 1);
+        let confirmed = &rec.events("leap_confirmed")[0];
+        assert_eq!(field(confirmed, "seq"), 3001);
+        let text = confirmed.text.as_str();
+        assert!(
+            text.contains("#3001 follows #3000, which was held"),
+            "{text}"
+        );
+        assert!(
+            text.contains("2,997 datagrams from #3 on are missing"),
+            "{text}"
+        );
+        let s = &rec.events("sender_summary")[0];
+        assert_eq!(
+            (field(s, "lost"), field(s, "damaged")),
+            (2997.into(), 0.into())
+        );
+        assert!(!s.text.contains("damaged"), "{}", s.text);
+    }
+
+    #[test]
+    fn without_an_end_marker_a_held_leap_counts_as_damaged_so_far() {
+        let (mut l, rec) = ledger(4);
+        l.datagram(addr(7), &numbered(0, 0, 20), 0);
+        l.datagram(addr(7), &numbered(u64::MAX - 5, 0, 20), 0);
+        l.datagram(addr(7), &numbered(u64::MAX, 0, 20), 0);
+        l.finish();
+        assert_eq!(rec.events("damaged").len(), 1, "u64::MAX, at once");
+        let s = &rec.events("sender_summary")[0];
+        assert_eq!(field(s, "reason"), "shutdown");
+        assert_eq!(
+            (field(s, "received"), field(s, "lost")),
+            (1.into(), 0.into())
+        );
+        assert_eq!(field(s, "damaged"), 2);
+        assert!(
+            s.text
+                .contains("2 damaged (numbers far ahead that nothing confirmed"),
+            "{}",
+            s.text
+        );
     }
 }
