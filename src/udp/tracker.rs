@@ -752,6 +752,17 @@ mod tests {
     }
 
     #[test]
+    fn the_lessons_damaged_number_question_adds_up() {
+        // lessons/03-udp.md, question 8.
+        let mut t = SequenceTracker::new();
+        let seqs: Vec<u64> = (0..20).chain([1_099_511_627_796]).chain(21..30).collect();
+        assert_eq!(seqs[20], 20 | 1 << 40);
+        feed(&mut t, &seqs);
+        let c = t.end(30).unwrap();
+        assert_eq!((c.received, c.lost, c.damaged), (29, 1, 1));
+    }
+
+    #[test]
     fn a_swap_drop_and_duplicate_add_up() {
         // What tests/udp.rs does through its forwarder, in miniature: drop 2,
         // swap 4 and 5, duplicate 7, drop the last one.
