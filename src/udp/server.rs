@@ -37,7 +37,8 @@ pub const RECV_BUFFER: usize = 65_536;
 /// Why 256: a classroom all sending at once fits, and memory stays bounded
 /// whatever arrives (every `nc -u` run is a new sender, as is every forged
 /// source address): an account holds at most the tracker's missing ranges
-/// and a 4 KiB latency histogram, so 256 of them stay within a few MiB.
+/// and held leaps and a 4 KiB latency histogram, so 256 of them stay within
+/// a few MiB.
 pub const MAX_SENDERS: usize = 256;
 
 /// The receive buffer (SO_RCVBUF) the server asks the kernel for: 4 MiB,
