@@ -20,6 +20,11 @@
 //! header may give it away: a flipped bit in its magic makes the datagram a
 //! stranger's (`udp serve` counts it as "other", and its number as lost), one
 //! in its sequence number makes it another datagram. The relay counts both.
+//! A renumbered datagram's own number is lost; the new number, if far ahead
+//! (a high bit), is held by `udp serve` and counted as damaged once the end
+//! marker shows it was never sent; if near (a low bit), it passes for a
+//! duplicate, or for a datagram that overtook a few others (see
+//! [`crate::udp::tracker`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -64,7 +69,9 @@ pub struct RelayCounts {
     /// netdojo's numbered datagrams corrupted so that they are no longer
     /// recognisable as netdojo's (the flip hit the magic).
     pub numbered_unrecognisable: u64,
-    /// netdojo's numbered datagrams corrupted into another number.
+    /// netdojo's numbered datagrams corrupted into another number (which
+    /// `udp serve` counts as damaged, or as a duplicate or a reordering:
+    /// see [`crate::udp::tracker`]).
     pub numbered_renumbered: u64,
 }
 

@@ -224,7 +224,6 @@ struct Receiver {
     latencies_us: Vec<u64>,
     last_delivery_us: Option<u64>,
     duplicated: u64,
-    out_of_order: u64,
     /// TCP only: bytes of a message not yet complete.
     partial: Vec<u8>,
     /// TCP only: bytes read from the stream.
@@ -241,7 +240,6 @@ impl Receiver {
             latencies_us: Vec::new(),
             last_delivery_us: None,
             duplicated: 0,
-            out_of_order: 0,
             partial: Vec::with_capacity(size),
             bytes_read: 0,
             message_bytes: 0,
@@ -254,13 +252,20 @@ impl Receiver {
             return;
         };
         use crate::udp::tracker::Arrival;
+        // Reordering is read from the tracker at the end: a leap it held
+        // may turn numbers that arrived meanwhile into reordered ones.
         match self.tracker.record(seq) {
             Arrival::Duplicate | Arrival::Stale => {
                 self.duplicated += 1;
                 return;
             }
-            Arrival::Late => self.out_of_order += 1,
-            Arrival::InOrder | Arrival::Ahead { .. } | Arrival::AfterEnd => {}
+            Arrival::OutOfRange => return,
+            Arrival::InOrder
+            | Arrival::Ahead { .. }
+            | Arrival::Late
+            | Arrival::Leap { .. }
+            | Arrival::Confirms { .. }
+            | Arrival::AfterEnd => {}
         }
         self.message_bytes += bytes.len() as u64;
         self.latencies_us
@@ -490,7 +495,7 @@ pub fn run(scenario: &Scenario, protocol: Protocol, keep_frames: bool) -> RunRes
         delivered: counts.received,
         lost: total - counts.received,
         duplicated: receiver.duplicated,
-        out_of_order: receiver.out_of_order,
+        out_of_order: counts.reordered,
         bytes_delivered: match protocol {
             Protocol::Tcp => receiver.bytes_read,
             Protocol::Udp => receiver.message_bytes,

@@ -457,6 +457,7 @@ async fn burst(reporter: &Reporter, facts: &mut DemoFacts) -> anyhow::Result<()>
         .field("lost", run.lost)
         .field("reordered", run.reordered)
         .field("duplicated", run.duplicated)
+        .field("damaged", run.damaged)
         .field("end_marker_seen", end_seen),
     );
 
@@ -599,17 +600,27 @@ fn slow_reader(socket: std::net::UdpSocket, progress: &AtomicU64, reporter: &Rep
         };
         match wire::decode(&buf[..len]) {
             Datagram::Numbered { seq, .. } => {
-                if let Arrival::Ahead {
-                    first_missing,
-                    missing,
-                } = tracker.record(seq)
-                {
+                // A gap of more than MAX_AHEAD is held until the next number
+                // confirms it: it is told then, with both numbers.
+                let gap = match tracker.record(seq) {
+                    Arrival::Ahead {
+                        first_missing,
+                        missing,
+                    } => Some((first_missing, format!("#{seq}"), missing)),
+                    Arrival::Confirms {
+                        leap,
+                        first_missing,
+                        missing,
+                    } => Some((first_missing, format!("#{leap}, then #{seq}"), missing)),
+                    _ => None,
+                };
+                if let Some((first_missing, got, missing)) = gap {
                     reporter.emit(
                         Observation::new(
                             Layer::Transport,
                             "gap",
                             format!(
-                                "expected #{first_missing}, got #{seq}: {} missing, dropped by the kernel while the buffer was full",
+                                "expected #{first_missing}, got {got}: {} missing, dropped by the kernel while the buffer was full",
                                 thousands(missing)
                             ),
                         )

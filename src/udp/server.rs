@@ -5,6 +5,11 @@
 //! one account per sender address: datagrams and bytes, and for netdojo's
 //! numbered datagrams, what the [`SequenceTracker`] makes of their numbers.
 //! Anything else (`nc -u`, garbage) is shown as text or hex and survived.
+//!
+//! A number cannot be trusted just because it arrived: one damaged by a
+//! relay that recomputed the UDP checksum, or forged, is held as a leap and
+//! counted as damaged unless something confirms it (see the tracker's
+//! documentation), so that no datagram can make the counts absurd.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,7 +22,7 @@ use tokio::net::UdpSocket;
 
 use super::latency::LatencyHistogram;
 use super::preview::{self, Encoding};
-use super::tracker::{Arrival, RunCounts, SequenceTracker};
+use super::tracker::{Arrival, MAX_AHEAD, MAX_HELD, RunCounts, SequenceTracker};
 use super::wire::{self, Datagram};
 use crate::layer::Layer;
 use crate::report::{Observation, Reporter, thousands};
@@ -32,7 +37,8 @@ pub const RECV_BUFFER: usize = 65_536;
 /// Why 256: a classroom all sending at once fits, and memory stays bounded
 /// whatever arrives (every `nc -u` run is a new sender, as is every forged
 /// source address): an account holds at most the tracker's missing ranges
-/// and a 4 KiB latency histogram, so 256 of them stay within a few MiB.
+/// and held leaps and a 4 KiB latency histogram, so 256 of them stay within
+/// a few MiB.
 pub const MAX_SENDERS: usize = 256;
 
 /// The receive buffer (SO_RCVBUF) the server asks the kernel for: 4 MiB,
@@ -240,6 +246,7 @@ struct Totals {
     lost: u64,
     reordered: u64,
     duplicated: u64,
+    damaged: u64,
     after_end: u64,
 }
 
@@ -341,6 +348,9 @@ impl Ledger {
                 thousands(t.reordered),
                 thousands(t.duplicated)
             ));
+            if t.damaged > 0 {
+                text.push_str(&format!(", {} damaged", thousands(t.damaged)));
+            }
         }
         self.reporter.emit(
             Observation::new(Layer::Transport, "total", text)
@@ -352,6 +362,7 @@ impl Ledger {
                 .field("lost", t.lost)
                 .field("reordered", t.reordered)
                 .field("duplicated", t.duplicated)
+                .field("damaged", t.damaged)
                 .field("after_end", t.after_end)
                 .with_fields_shown(),
         );
@@ -407,6 +418,7 @@ impl Ledger {
         t.lost += run.lost;
         t.reordered += run.reordered;
         t.duplicated += run.duplicated;
+        t.damaged += run.damaged;
         let tracker = std::mem::take(&mut account.tracker);
         *account = Account {
             tracker,
@@ -456,6 +468,17 @@ fn summary_observation(
             thousands(run.reordered),
             thousands(run.duplicated)
         ));
+        if run.damaged > 0 {
+            let why = if run.expected.is_some() {
+                "numbers this run cannot contain"
+            } else {
+                "numbers far ahead that nothing confirmed"
+            };
+            text.push_str(&format!(
+                "; {} damaged ({why}: flipped on the way by something that recomputed the UDP checksum, or not this sender's numbering), counted as neither received nor lost",
+                thousands(run.damaged)
+            ));
+        }
         if let (Some(p50), Some(max)) = (account.latency.p50(), account.latency.max()) {
             text.push_str(&format!(
                 "; one-way latency p50 ≈ {}, max {}",
@@ -482,6 +505,7 @@ fn summary_observation(
         .field("reordered", run.reordered)
         .field("duplicated", run.duplicated)
         .field("stale", run.stale)
+        .field("damaged", run.damaged)
         .field("latency_p50_us", account.latency.p50())
         .field("latency_max_us", account.latency.max());
     if numbered {
@@ -541,6 +565,43 @@ fn report_arrival(
             "stale",
             format!(
                 "{from}: #{seq} is too old to tell: either a late one already given up as lost, or a duplicate"
+            ),
+        ),
+        Arrival::Leap {
+            expected,
+            displaced,
+        } => {
+            let displaced = match displaced {
+                Some(d) => format!(
+                    "; #{d}, held longest, is given up on as damaged to make room ({MAX_HELD} are held at most)"
+                ),
+                None => String::new(),
+            };
+            (
+                "leap",
+                format!(
+                    "{from}: expected #{expected}, got #{seq}, {} ahead, further than networks reorder (more than {MAX_AHEAD}): held, not believed yet. If the next datagram follows it, it was a burst of loss; if not, most likely damaged on the way (one flipped bit in the number) or not this sender's numbering{displaced}",
+                    thousands(seq - expected)
+                ),
+            )
+        }
+        Arrival::Confirms {
+            leap,
+            first_missing,
+            missing,
+        } => (
+            "leap_confirmed",
+            format!(
+                "{from}: #{seq} follows #{leap}, which was held: the jump was real. {} datagram{} from #{first_missing} on {} missing, lost unless they turn up late",
+                thousands(missing),
+                plural(missing),
+                if missing == 1 { "is" } else { "are" }
+            ),
+        ),
+        Arrival::OutOfRange => (
+            "damaged",
+            format!(
+                "{from}: #{seq} is a number no sender can use (the end marker's count could not go past it): damaged on the way, or not netdojo's numbering; counted as damaged"
             ),
         ),
         Arrival::AfterEnd => (
@@ -745,5 +806,94 @@ mod tests {
         l.datagram(addr(9), &wire::encode_end(1, 0), 0);
         let s = &rec.events("sender_summary")[0];
         assert_eq!(field(s, "latency_max_us"), Value::Null);
+    }
+
+    #[test]
+    fn a_damaged_number_is_held_then_counted_as_damaged_not_lost() {
+        let (mut l, rec) = ledger(4);
+        let from = addr(7);
+        for seq in 0..500u64 {
+            // #17 with bit 50 flipped, as a relay's --corrupt may do it.
+            let seq = if seq == 17 { seq ^ (1 << 50) } else { seq };
+            l.datagram(from, &numbered(seq, 0, 64), 0);
+        }
+        l.datagram(from, &wire::encode_end(500, 0), 0);
+        let leap = &rec.events("leap")[0];
+        assert_eq!(field(leap, "seq"), 17u64 ^ (1 << 50));
+        let text = leap.text.as_str();
+        assert!(
+            text.contains("expected #17, got #1125899906842641"),
+            "{text}"
+        );
+        assert!(text.contains("held, not believed yet"), "{text}");
+        let s = &rec.events("sender_summary")[0];
+        assert_eq!(field(s, "numbered"), 500);
+        assert_eq!(field(s, "received"), 499);
+        assert_eq!(field(s, "lost"), 1);
+        assert_eq!(field(s, "damaged"), 1);
+        assert_eq!(field(s, "reordered"), 0);
+        let text = s.text.as_str();
+        assert!(
+            text.contains("499 of 500 numbered datagrams arrived, 1 lost"),
+            "{text}"
+        );
+        assert!(
+            text.contains("1 damaged (numbers this run cannot contain"),
+            "{text}"
+        );
+        l.finish();
+        let total = &rec.events("total")[0];
+        assert_eq!(field(total, "damaged"), 1);
+        assert!(total.text.ends_with(", 1 damaged"), "{}", total.text);
+    }
+
+    #[test]
+    fn a_confirmed_leap_is_a_burst_of_loss_and_says_so() {
+        let (mut l, rec) = ledger(4);
+        for seq in [0, 1, 2, 3000, 3001] {
+            l.datagram(addr(7), &numbered(seq, 0, 20), 0);
+        }
+        l.datagram(addr(7), &wire::encode_end(3002, 0), 0);
+        assert_eq!(rec.events("leap").len(), 1);
+        let confirmed = &rec.events("leap_confirmed")[0];
+        assert_eq!(field(confirmed, "seq"), 3001);
+        let text = confirmed.text.as_str();
+        assert!(
+            text.contains("#3001 follows #3000, which was held"),
+            "{text}"
+        );
+        assert!(
+            text.contains("2,997 datagrams from #3 on are missing"),
+            "{text}"
+        );
+        let s = &rec.events("sender_summary")[0];
+        assert_eq!(
+            (field(s, "lost"), field(s, "damaged")),
+            (2997.into(), 0.into())
+        );
+        assert!(!s.text.contains("damaged"), "{}", s.text);
+    }
+
+    #[test]
+    fn without_an_end_marker_a_held_leap_counts_as_damaged_so_far() {
+        let (mut l, rec) = ledger(4);
+        l.datagram(addr(7), &numbered(0, 0, 20), 0);
+        l.datagram(addr(7), &numbered(u64::MAX - 5, 0, 20), 0);
+        l.datagram(addr(7), &numbered(u64::MAX, 0, 20), 0);
+        l.finish();
+        assert_eq!(rec.events("damaged").len(), 1, "u64::MAX, at once");
+        let s = &rec.events("sender_summary")[0];
+        assert_eq!(field(s, "reason"), "shutdown");
+        assert_eq!(
+            (field(s, "received"), field(s, "lost")),
+            (1.into(), 0.into())
+        );
+        assert_eq!(field(s, "damaged"), 2);
+        assert!(
+            s.text
+                .contains("2 damaged (numbers far ahead that nothing confirmed"),
+            "{}",
+            s.text
+        );
     }
 }

@@ -16,6 +16,27 @@
 //! the number of datagrams sent in the sequence field, so that the receiver can
 //! also count losses at the tail. It is sent several times, since UDP may lose
 //! it too.
+//!
+//! ## No checksum of its own
+//!
+//! The header carries no checksum: UDP's own checksum (over header and
+//! payload) already drops a datagram damaged on the way. It cannot help when
+//! something in between rewrites the datagram and computes a fresh checksum
+//! over the damage, as `netdojo udp relay --corrupt` does on purpose and a
+//! faulty middlebox may do by accident; nor against a sender that puts any
+//! number it likes behind netdojo's magic. So the receiver's
+//! [`super::tracker`] does not simply believe a number: one far ahead waits
+//! for the next to confirm it, and one the end marker shows was never sent is
+//! counted as damaged. What it cannot tell apart without a checksum (a damaged
+//! number close to the stream passes for a duplicate or a reordering) is
+//! listed there.
+//!
+//! A checksum here would make that damage visible outright, but it would not
+//! stop a sender that lies on purpose, so the tracker's rules would stay; and
+//! it needs room: 20 bytes is the smallest `--size` a user may ask for, and
+//! what lesson 3 and the lab's captures show. It would come as a new magic
+//! (say `"NDJ2"`, a 24-byte header ending in a CRC-32C), so that receivers
+//! keep counting `"NDJ1"` senders as they do now.
 
 /// Magic of a numbered datagram.
 pub const MAGIC_DATA: [u8; 4] = *b"NDJ1";
