@@ -27,6 +27,10 @@ use super::wire::{self, Datagram};
 use crate::layer::Layer;
 use crate::report::{Observation, Reporter, thousands};
 
+/// The longest one-way trip a datagram's send time may claim and still be
+/// counted as latency (one minute). A flipped bit in the send time (see
+/// `udp relay --corrupt`) would otherwise report hours.
+const PLAUSIBLE_LATENCY_NS: u64 = 60 * 1_000_000_000;
 /// Bytes of the receive buffer: more than the largest possible UDP payload
 /// (65,507 over IPv4, 65,527 over IPv6), so no datagram is ever cut short.
 pub const RECV_BUFFER: usize = 65_536;
@@ -291,9 +295,12 @@ impl Ledger {
                 account.count(data.len());
                 account.numbered += 1;
                 // A send time after our receive time means the clocks
-                // disagree (another machine): no latency then, rather than a
-                // wrong one.
-                if let Some(ns) = received_at_ns.checked_sub(sent_at_ns) {
+                // disagree (another machine), and one more than a minute
+                // old is a damaged header or a stale sender, not a journey
+                // through a network: no latency then, rather than a wrong one.
+                if let Some(ns) = received_at_ns.checked_sub(sent_at_ns)
+                    && ns <= PLAUSIBLE_LATENCY_NS
+                {
                     account.latency.record(ns / 1000);
                 }
                 if arrival != Arrival::InOrder {
@@ -806,6 +813,18 @@ mod tests {
         l.datagram(addr(9), &wire::encode_end(1, 0), 0);
         let s = &rec.events("sender_summary")[0];
         assert_eq!(field(s, "latency_max_us"), Value::Null);
+    }
+
+    #[test]
+    fn a_send_time_hours_old_is_damage_not_latency() {
+        let (mut l, rec) = ledger(4);
+        let now = 100 * 3_600 * 1_000_000_000u64;
+        // A flipped high bit: the header claims it left 19 hours ago.
+        l.datagram(addr(9), &numbered(0, now - (1 << 46), 20), now);
+        l.datagram(addr(9), &numbered(1, now - 40_000, 20), now);
+        l.datagram(addr(9), &wire::encode_end(2, 0), 0);
+        let s = &rec.events("sender_summary")[0];
+        assert_eq!(field(s, "latency_max_us"), 40);
     }
 
     #[test]

@@ -70,7 +70,6 @@ impl Default for Queue {
 }
 
 impl Queue {
-
     /// Forgets the messages every group has acknowledged.
     fn trim(&mut self) {
         if self.groups.is_empty() {
