@@ -17,7 +17,6 @@ pub struct MemoryStore {
     queues: Mutex<HashMap<String, Queue>>,
 }
 
-#[derive(Default)]
 struct Queue {
     /// The id the next message gets (ids start at 1).
     next_id: u64,
@@ -59,14 +58,19 @@ impl MemoryStore {
     }
 }
 
-impl Queue {
-    fn new() -> Queue {
+/// A new queue's ids start at 1, so a derived `Default` (0) would be wrong.
+impl Default for Queue {
+    fn default() -> Queue {
         Queue {
             next_id: 1,
-            ..Queue::default()
+            messages: VecDeque::new(),
+            groups: BTreeMap::new(),
+            changed: Arc::default(),
         }
     }
+}
 
+impl Queue {
     /// Forgets the messages every group has acknowledged.
     fn trim(&mut self) {
         if self.groups.is_empty() {
@@ -122,7 +126,7 @@ impl Store for MemoryStore {
                 "the broker has its limit of {MAX_QUEUES} queues"
             )));
         }
-        let q = queues.entry(queue.to_string()).or_insert_with(Queue::new);
+        let q = queues.entry(queue.to_string()).or_default();
         if q.messages.len() >= MAX_QUEUE_DEPTH {
             return Err(StoreError::Full {
                 queue: queue.to_string(),
@@ -147,7 +151,7 @@ impl Store for MemoryStore {
                 "the broker has its limit of {MAX_QUEUES} queues"
             )));
         }
-        let q = queues.entry(queue.to_string()).or_insert_with(Queue::new);
+        let q = queues.entry(queue.to_string()).or_default();
         if !q.groups.contains_key(group) {
             if q.groups.len() >= MAX_GROUPS_PER_QUEUE {
                 return Err(StoreError::TooMany(format!(
@@ -332,8 +336,7 @@ impl MemoryStore {
         };
         let now = Instant::now();
         g.cursor + 1 < q.next_id
-            || g
-                .pending
+            || g.pending
                 .values()
                 .any(|p| p.released || p.delivered_at + ack_timeout <= now)
     }
@@ -357,12 +360,18 @@ mod tests {
             s.append("q", &format!("m{i}")).await.unwrap();
         }
         let t = Duration::from_secs(30);
-        let a = s.deliver("q", "a", "c1", 10, t, Duration::ZERO).await.unwrap();
+        let a = s
+            .deliver("q", "a", "c1", 10, t, Duration::ZERO)
+            .await
+            .unwrap();
         for d in &a {
             assert!(s.ack("q", "a", &d.id).await.unwrap());
         }
         assert_eq!(s.stats().await.unwrap()[0].depth, 3, "b has not had them");
-        let b = s.deliver("q", "b", "c2", 10, t, Duration::ZERO).await.unwrap();
+        let b = s
+            .deliver("q", "b", "c2", 10, t, Duration::ZERO)
+            .await
+            .unwrap();
         s.ack("q", "b", &b[0].id).await.unwrap();
         assert_eq!(s.stats().await.unwrap()[0].depth, 2);
         for d in &b[1..] {

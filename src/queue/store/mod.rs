@@ -89,7 +89,9 @@ pub struct QueueStats {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The queue holds [`crate::queue::limits::MAX_QUEUE_DEPTH`] messages.
-    #[error("queue {queue:?} is full ({depth} messages waiting); try again when consumers have caught up")]
+    #[error(
+        "queue {queue:?} is full ({depth} messages waiting); try again when consumers have caught up"
+    )]
     Full { queue: String, depth: u64 },
     /// Too many queues or groups.
     #[error("{0}")]

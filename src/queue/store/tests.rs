@@ -25,8 +25,7 @@ pub async fn run_all<S: Store>(store: &S, prefix: &str) {
     order_is_kept(store, &format!("{prefix}.order")).await;
     a_group_shares_the_work(store, &format!("{prefix}.share")).await;
     every_group_gets_every_message(store, &format!("{prefix}.fanout")).await;
-    a_consumer_that_leaves_has_its_messages_redelivered(store, &format!("{prefix}.release"))
-        .await;
+    a_consumer_that_leaves_has_its_messages_redelivered(store, &format!("{prefix}.release")).await;
     an_ack_timeout_redelivers(store, &format!("{prefix}.timeout")).await;
     acks_are_checked(store, &format!("{prefix}.ack")).await;
     at_most_max_are_handed_out(store, &format!("{prefix}.prefetch")).await;
@@ -60,8 +59,11 @@ async fn order_is_kept<S: Store>(s: &S, q: &str) {
     s.join_group(q, "g").await.unwrap();
     let ids = fill(s, q, 20).await;
     let mut sorted = ids.clone();
-    sorted.sort_by(|a, b| id_order(a, b));
-    assert_eq!(ids, sorted, "ids increase in the order messages were stored");
+    sorted.sort_by(id_order);
+    assert_eq!(
+        ids, sorted,
+        "ids increase in the order messages were stored"
+    );
     let mut got = Vec::new();
     loop {
         let ds = take(s, q, "g", "c", 7).await;
@@ -145,7 +147,10 @@ async fn a_consumer_that_leaves_has_its_messages_redelivered<S: Store>(s: &S, q:
     assert_eq!(s.release(q, "g", "nobody").await.unwrap(), 0);
     ack_all(s, q, "g", &again).await;
     assert_eq!(s.release(q, "g", "next").await.unwrap(), 0);
-    assert!(take(s, q, "g", "c", 10).await.is_empty(), "acked: never again");
+    assert!(
+        take(s, q, "g", "c", 10).await.is_empty(),
+        "acked: never again"
+    );
 }
 
 async fn an_ack_timeout_redelivers<S: Store>(s: &S, q: &str) {
@@ -155,7 +160,12 @@ async fn an_ack_timeout_redelivers<S: Store>(s: &S, q: &str) {
     let first = s.deliver(q, "g", "slow", 10, timeout, NOW).await.unwrap();
     assert_eq!(first.len(), 2);
     // Not yet due.
-    assert!(s.deliver(q, "g", "other", 10, timeout, NOW).await.unwrap().is_empty());
+    assert!(
+        s.deliver(q, "g", "other", 10, timeout, NOW)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Waiting long enough, the other consumer gets them once they fall due.
     let mut again = Vec::new();
     for _ in 0..20 {
@@ -232,7 +242,10 @@ async fn stats_count_what_happened<S: Store>(s: &S, q: &str) {
     let again = take(s, q, "a", "c2", 1).await;
     assert!(again[0].is_redelivery());
     let all = s.stats().await.unwrap();
-    let st = all.iter().find(|x| x.queue == q).expect("the queue in stats");
+    let st = all
+        .iter()
+        .find(|x| x.queue == q)
+        .expect("the queue in stats");
     assert_eq!(st.depth, 4, "b has acknowledged nothing");
     let ga = st.groups.iter().find(|g| g.group == "a").unwrap();
     assert_eq!(
