@@ -51,7 +51,7 @@
 //! batch are bounded. What stays in memory is one wake-up [`Notify`] per
 //! queue (at most [`MAX_QUEUES`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::sync::{Arc, Mutex};
@@ -492,7 +492,7 @@ impl<'txn> Tables<'txn> {
             first_kept: 1,
         };
         self.put_queue(name, &q)?;
-        batch.created.push(name.to_string());
+        batch.created.insert(name.to_string());
         batch.changed = true;
         batch.durable = true;
         Ok(Ok(q))
@@ -579,9 +579,9 @@ struct Batch {
     /// It changed anything: commit (else abort, which costs nothing).
     changed: bool,
     /// Queues it created: they get a waker once committed.
-    created: Vec<String>,
+    created: HashSet<String>,
     /// Queues whose waiting consumers have something new once committed.
-    wake: Vec<String>,
+    wake: HashSet<String>,
 }
 
 /// The thread that owns every write transaction. See the module docs.
@@ -778,7 +778,9 @@ fn append(
     t.messages.insert((q.qid, id), (now_ms(), body))?;
     q.next_id += 1;
     t.put_queue(queue, &q)?;
-    batch.wake.push(queue.to_string());
+    if !batch.wake.contains(queue) {
+        batch.wake.insert(queue.to_string());
+    }
     Ok(Ok(MessageId(id.to_string())))
 }
 
@@ -849,37 +851,35 @@ fn deliver(
     // id order within one delivery.
     due.sort_unstable();
     let mut out = Vec::new();
+    let mut handed = 0;
     for (id, at) in due {
         t.due.remove((g.gid, at, id))?;
         let deliveries = t.pending.get((g.gid, id))?.map_or(0, |v| v.value().0) + 1;
         t.hold(g.gid, id, deliveries, now, consumer)?;
         g.redeliveries += 1;
+        handed += 1;
         out.extend(t.delivery(q.qid, id, deliveries)?);
     }
     // Then new ones, in id order.
-    while out.len() < max && g.cursor + 1 < q.next_id {
+    while handed < max && g.cursor + 1 < q.next_id {
         g.cursor += 1;
         g.in_flight += 1;
         t.hold(g.gid, g.cursor, 1, now, consumer)?;
+        handed += 1;
         out.extend(t.delivery(q.qid, g.cursor, 1)?);
     }
-    let next_due = if out.is_empty() {
-        match t
-            .due
-            .range((g.gid, cutoff + 1, 0)..=(g.gid, u64::MAX, u64::MAX))?
-            .next()
-        {
-            Some(entry) => {
-                let (_, at, _) = entry?.0.value();
-                Some(Duration::from_millis(at.saturating_add(timeout) - now))
-            }
-            None => None,
-        }
-    } else {
+    if handed > 0 {
         batch.changed = true;
         t.put_group(q.qid, group, &g)?;
-        None
-    };
+    }
+    let mut next_due = None;
+    if handed == 0 {
+        let later = (g.gid, cutoff + 1, 0)..=(g.gid, u64::MAX, u64::MAX);
+        if let Some(entry) = t.due.range(later)?.next() {
+            let (_, at, _) = entry?.0.value();
+            next_due = Some(Duration::from_millis(at.saturating_add(timeout) - now));
+        }
+    }
     Ok(Outcome::Delivered {
         messages: out,
         exists: true,
@@ -936,7 +936,7 @@ fn release(
     }
     if !held.is_empty() {
         batch.changed = true;
-        batch.wake.push(queue.to_string());
+        batch.wake.insert(queue.to_string());
     }
     Ok(held.len() as u64)
 }
