@@ -1391,9 +1391,9 @@ mod tests {
         use futures_util::future::join_all;
         let dir = TempDir::new("limits");
         let s = DiskStore::open(&dir.0).unwrap();
-        let groups =
-            join_all((0..MAX_GROUPS_PER_QUEUE).map(|i| s.join_group("q", format!("g{i}").leak())))
-                .await;
+        // Many at once, so that they share commits.
+        let names: Vec<String> = (0..MAX_GROUPS_PER_QUEUE).map(|i| format!("g{i}")).collect();
+        let groups = join_all(names.iter().map(|g| s.join_group("q", g))).await;
         assert!(groups.iter().all(Result::is_ok));
         assert!(matches!(
             s.join_group("q", "one-more").await,
@@ -1403,8 +1403,8 @@ mod tests {
             .await
             .expect("an existing group is not a new one");
 
-        let queues =
-            join_all((1..MAX_QUEUES).map(|i| s.join_group(format!("q{i}").leak(), "g"))).await;
+        let names: Vec<String> = (1..MAX_QUEUES).map(|i| format!("q{i}")).collect();
+        let queues = join_all(names.iter().map(|q| s.join_group(q, "g"))).await;
         assert!(queues.iter().all(Result::is_ok));
         assert!(matches!(
             s.append("one-more", "m").await,
