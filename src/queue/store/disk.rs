@@ -21,6 +21,8 @@
 //! so a queue's depth is `next id - first kept`: no counting. `due` orders
 //! each group's pending messages by when they were handed out, so finding
 //! the ones whose ack timeout has passed is one range read, not a scan.
+//! So due messages go out longest-held first (released ones before all),
+//! in id order within one delivery; the memory store goes by id alone.
 //! "Delivered at" is milliseconds since this store was opened (plus one);
 //! 0 means released, due now. Every pending message is released when the
 //! store opens, so times from an earlier process never mix with ours, and a
