@@ -19,6 +19,7 @@
 //!
 //! The same semantic tests run against all three ([`tests`]).
 
+pub mod disk;
 pub mod memory;
 #[cfg(test)]
 pub mod tests;
