@@ -30,6 +30,12 @@ pub async fn run_serve(args: &QueueServeArgs, reporter: Reporter) -> anyhow::Res
             let store = Arc::new(store::memory::MemoryStore::new());
             server::serve(listener, store, options, reporter, shutdown).await
         }
-        _ => anyhow::bail!("this build keeps messages in memory only"),
+        (Some(dir), None) => {
+            let store = store::disk::DiskStore::open(dir).map_err(|e| {
+                anyhow::anyhow!("cannot open the queue store in {}: {e}", dir.display())
+            })?;
+            server::serve(listener, Arc::new(store), options, reporter, shutdown).await
+        }
+        _ => anyhow::bail!("this build keeps messages in memory or on disk only"),
     }
 }

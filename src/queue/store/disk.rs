@@ -967,6 +967,42 @@ impl Store for DiskStore {
         }
     }
 
+    /// All of them sent to the writer before waiting for any answer, so
+    /// that one producer's pipelined messages share a durable commit.
+    async fn append_batch(
+        &self,
+        queue: &str,
+        bodies: &[String],
+    ) -> Vec<Result<MessageId, StoreError>> {
+        let stopped = || StoreError::Backend("the disk store's writer has stopped".into());
+        let mut answers = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            let (reply, answer) = oneshot::channel();
+            let request = Request::Append {
+                queue: queue.to_string(),
+                body: body.clone(),
+            };
+            let sent = match self.ops.as_ref() {
+                Some(ops) => ops.send(Op { request, reply }).await.is_ok(),
+                None => false,
+            };
+            answers.push(sent.then_some(answer));
+        }
+        let mut out = Vec::with_capacity(answers.len());
+        for answer in answers {
+            out.push(match answer {
+                Some(rx) => match rx.await {
+                    Ok(Ok(Outcome::Stored(id))) => Ok(id),
+                    Ok(Ok(_)) => Err(unexpected()),
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => Err(stopped()),
+                },
+                None => Err(stopped()),
+            });
+        }
+        out
+    }
+
     async fn join_group(&self, queue: &str, group: &str) -> Result<(), StoreError> {
         let request = Request::JoinGroup {
             queue: queue.to_string(),
