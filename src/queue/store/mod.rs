@@ -20,6 +20,7 @@
 //! The same semantic tests run against all three ([`tests`]).
 
 pub mod memory;
+pub mod redis;
 #[cfg(test)]
 pub mod tests;
 
