@@ -23,20 +23,23 @@
 //!   queue between them.
 //! - join: XGROUP CREATE ... 0 MKSTREAM: the group starts at the oldest
 //!   message kept, as the model says.
-//! - deliver: XAUTOCLAIM with min-idle = the ack timeout hands out the due
-//!   messages (the delivery counter in the pending list goes up); XPENDING
-//!   reads that counter back for [`Delivery::deliveries`]; then XREADGROUP
-//!   `>` for new ones (counter 1). With nothing to hand out, the broker
-//!   waits in XREADGROUP ... BLOCK on a connection of its own (below).
+//! - deliver: released messages first (XPENDING of [`RELEASED`], XCLAIM),
+//!   then XAUTOCLAIM with min-idle = the ack timeout for those that waited
+//!   too long (either way the delivery counter in the pending list goes
+//!   up, and XPENDING's times-delivered gives [`Delivery::deliveries`]);
+//!   then XREADGROUP `>` for new ones (counter 1). With nothing to hand
+//!   out, the broker waits in XREADGROUP ... BLOCK on a connection of its
+//!   own (below).
 //! - ack: XACK, and HINCRBY of `acked:GROUP` when it was pending.
 //! - release: XPENDING for the consumer, then XCLAIM ... TIME 0 JUSTID of
-//!   its messages to a placeholder consumer, [`RELEASED`]: "last delivered
-//!   at the Unix epoch" makes them due for any ack timeout, so the next
-//!   XAUTOCLAIM on any broker takes them; JUSTID leaves their delivery
-//!   counter alone (the claim that hands them out adds the one). (XCLAIM's
-//!   IDLE would do, but an IDLE larger than Redis's clock is silently
-//!   reset to 0.) The consumer is then deleted (XGROUP DELCONSUMER), so the
-//!   group's consumer list does not grow with every connection ever made.
+//!   its messages to a placeholder consumer, [`RELEASED`], where the next
+//!   delivery on any broker finds them without a search. "Last delivered
+//!   at the Unix epoch" also makes them due for any ack timeout, should
+//!   anything else look (XCLAIM's IDLE would do, but an IDLE larger than
+//!   Redis's clock is silently reset to 0); JUSTID leaves their delivery
+//!   counter alone (the claim that hands them out adds the one). The
+//!   consumer is then deleted (XGROUP DELCONSUMER), so the group's
+//!   consumer list does not grow with every connection ever made.
 //!
 //! ## Trimming
 //!
@@ -63,9 +66,12 @@
 //! - A consumer released while its broker is inside a blocking read may
 //!   still be handed a message by that read; the message then waits for
 //!   the ack timeout.
-//! - The search for due messages looks at up to `10 × max × CLAIM_ROUNDS`
-//!   pending entries per delivery, from a shared cursor; in a very long
-//!   pending list a due message may wait a few deliveries to be found.
+//! - The search for messages past their ack timeout looks at `10 × max`
+//!   pending entries per delivery (up to [`CLAIM_ROUNDS`] times that when
+//!   it would otherwise hand out nothing), going on from a cursor every
+//!   broker shares: in a long pending list such a message may wait some
+//!   deliveries to be found, and new messages may go out before it.
+//!   (Released messages are not searched for: they go first, at once.)
 //! - Counters and the stats read are snapshots; the two trims that two
 //!   brokers may run at once are each atomic and agree.
 //!
@@ -114,9 +120,13 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// leaves meanwhile is bounded by this, and a full queue trims at once.
 const TRIM_EVERY: u64 = 64;
 
-/// XAUTOCLAIM calls per delivery. Each looks at up to 10 × COUNT pending
-/// entries (Redis's own bound), so a delivery looks at no more than
-/// `10 × max × CLAIM_ROUNDS`, however long the pending list.
+/// XAUTOCLAIM calls per delivery that would otherwise hand out nothing.
+/// Each call looks at up to 10 × COUNT pending entries (Redis's bound) and
+/// checks that each still exists in the stream, which costs about a
+/// microsecond apiece: a delivery with messages to hand out makes one call,
+/// one about to leave its consumer waiting makes up to this many, so a
+/// delivery looks at no more than `10 × max × CLAIM_ROUNDS` entries however
+/// long the pending list.
 const CLAIM_ROUNDS: u32 = 8;
 
 /// Pending entries a release moves per XCLAIM.
@@ -202,7 +212,8 @@ redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[2], '0', 'MKSTREAM')
 return {'ok'}
 "#;
 
-/// KEYS: stream, counts. ARGV: group, consumer, max, min idle (ms), rounds.
+/// KEYS: stream, counts. ARGV: group, consumer, max, min idle (ms), rounds,
+/// the placeholder consumer of released messages.
 /// Returns {'nogroup'} or {'ok', id, body, stored_ms, deliveries, ...}.
 const LUA_TAKE: &str = r#"
 local group, consumer = ARGV[1], ARGV[2]
@@ -216,45 +227,80 @@ local function push(entry, deliveries)
   out[#out + 1] = deliveries
 end
 
--- Due first: waited longer than the ack timeout, or released.
+local seen, claimed = {}, 0
+
+-- Released first: they wait under their own consumer, so they are found at
+-- once however long the pending list.
+local parked = redis.pcall('XPENDING', KEYS[1], group, '-', '+', max, ARGV[6])
+if type(parked) == 'table' and parked.err then
+  if string.find(parked.err, 'NOGROUP', 1, true) then return {'nogroup'} end
+  return parked
+end
+if #parked > 0 then
+  local times, take = {}, {'XCLAIM', KEYS[1], group, consumer, '0'}
+  for _, p in ipairs(parked) do
+    times[p[1]] = p[4]
+    take[#take + 1] = p[1]
+  end
+  for _, entry in ipairs(redis.call(unpack(take))) do
+    if entry then
+      seen[entry[1]] = true
+      claimed = claimed + 1
+      push(entry, times[entry[1]] + 1)
+    end
+  end
+end
+
+-- Then those that waited longer than the ack timeout. XAUTOCLAIM goes on
+-- from a cursor shared by every broker; each call looks at up to
+-- 10 x COUNT pending entries.
 local cursor_field = 'claim-cursor:' .. group
 local from = redis.call('HGET', KEYS[2], cursor_field) or '0-0'
 local cursor, wrapped = from, from == '0-0'
-local seen, claimed = {}, 0
-for _ = 1, rounds do
-  local r = redis.pcall('XAUTOCLAIM', KEYS[1], group, consumer, ARGV[4], cursor,
-    'COUNT', max - claimed)
-  if type(r) == 'table' and r.err then
-    if string.find(r.err, 'NOGROUP', 1, true) then return {'nogroup'} end
-    return r
-  end
-  cursor = r[1]
-  for _, entry in ipairs(r[2]) do
-    -- (false: a message deleted while pending, on Redis 6.2)
-    if entry and not seen[entry[1]] then
-      seen[entry[1]] = true
-      claimed = claimed + 1
-      local p = redis.call('XPENDING', KEYS[1], group, entry[1], entry[1], 1)
-      push(entry, p[1][4])
+local function claim(calls)
+  for _ = 1, calls do
+    if claimed >= max then return nil end
+    local r = redis.pcall('XAUTOCLAIM', KEYS[1], group, consumer, ARGV[4], cursor,
+      'COUNT', max - claimed)
+    if type(r) == 'table' and r.err then return r end
+    cursor = r[1]
+    for _, entry in ipairs(r[2]) do
+      -- (false: a message deleted while pending, on Redis 6.2)
+      if entry and not seen[entry[1]] then
+        seen[entry[1]] = true
+        claimed = claimed + 1
+        local p = redis.call('XPENDING', KEYS[1], group, entry[1], entry[1], 1)
+        push(entry, p[1][4])
+      end
+    end
+    if cursor == '0-0' then
+      if wrapped then return nil end
+      wrapped = true
     end
   end
-  if claimed >= max then break end
-  if cursor == '0-0' then
-    if wrapped then break end
-    wrapped = true
-  end
+  return nil
 end
-if cursor ~= from then redis.call('HSET', KEYS[2], cursor_field, cursor) end
-if claimed > 0 then redis.call('HINCRBY', KEYS[2], 'redeliveries:' .. group, claimed) end
+local failed = claim(1)
 
 -- Then new ones.
-if claimed < max then
-  local r = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', max - claimed,
+if not failed and claimed < max then
+  local r = redis.pcall('XREADGROUP', 'GROUP', group, consumer, 'COUNT', max - claimed,
     'STREAMS', KEYS[1], '>')
-  if r then
+  if type(r) == 'table' and r.err then
+    failed = r
+  elseif r then
     for _, entry in ipairs(r[1][2]) do push(entry, 1) end
   end
 end
+
+-- Nothing at all: look further for due ones before the consumer waits.
+if not failed and #out == 1 then failed = claim(rounds - 1) end
+if failed then
+  if string.find(failed.err, 'NOGROUP', 1, true) then return {'nogroup'} end
+  return failed
+end
+if cursor ~= from then redis.call('HSET', KEYS[2], cursor_field, cursor) end
+if claimed > 0 then redis.call('HINCRBY', KEYS[2], 'redeliveries:' .. group, claimed) end
 return out
 "#;
 
@@ -670,7 +716,7 @@ impl Store for RedisStore {
                     "delivering",
                     &self.scripts.take,
                     &[&stream, &counts],
-                    &[group, consumer, &max_arg, &min_idle, &rounds],
+                    &[group, consumer, &max_arg, &min_idle, &rounds, RELEASED],
                 )
                 .await?;
             let mut reply = reply.into_iter();
@@ -1184,6 +1230,47 @@ mod tests {
             );
         }
         one.forget_everything().await;
+    }
+
+    /// Released messages are not searched for in the pending list: behind
+    /// thousands held by others, they still go out at the next delivery.
+    #[tokio::test]
+    async fn a_release_is_found_at_once_behind_a_long_pending_list() {
+        let Some(redis) = TestRedis::get().await else {
+            return;
+        };
+        let s = redis.store(&namespace()).await;
+        s.join_group("q", "g").await.unwrap();
+        let mut conn = s.shared().await.unwrap();
+        let mut pipe = ::redis::pipe();
+        for i in 0..2001 {
+            pipe.cmd("XADD")
+                .arg(s.stream_key("q"))
+                .arg("*")
+                .arg("body")
+                .arg(format!("m{i}"))
+                .ignore();
+        }
+        let () = pipe.query_async(&mut conn).await.unwrap();
+        for _ in 0..2 {
+            let busy = s.deliver("q", "g", "busy", MAX_PREFETCH, LONG, Duration::ZERO);
+            assert_eq!(busy.await.unwrap().len(), MAX_PREFETCH);
+        }
+        let last = s.deliver("q", "g", "leaving", 1, LONG, Duration::ZERO);
+        assert_eq!(bodies(&last.await.unwrap()), ["m2000"]);
+        assert_eq!(s.release("q", "g", "leaving").await.unwrap(), 1);
+        let again = s
+            .deliver("q", "g", "next", 1, LONG, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(
+            again
+                .iter()
+                .map(|d| (d.body.as_str(), d.deliveries))
+                .collect::<Vec<_>>(),
+            [("m2000", 2)]
+        );
+        s.forget_everything().await;
     }
 
     #[tokio::test]
