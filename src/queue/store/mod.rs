@@ -21,6 +21,7 @@
 
 pub mod disk;
 pub mod memory;
+pub mod redis;
 #[cfg(test)]
 pub mod tests;
 
