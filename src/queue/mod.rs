@@ -36,6 +36,15 @@ pub async fn run_serve(args: &QueueServeArgs, reporter: Reporter) -> anyhow::Res
             })?;
             server::serve(listener, Arc::new(store), options, reporter, shutdown).await
         }
-        _ => anyhow::bail!("this build keeps messages in memory or on disk only"),
+        (None, Some(url)) => {
+            let store = store::redis::RedisStore::connect(url)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot use Redis at {url}: {e}"))?;
+            server::serve(listener, Arc::new(store), options, reporter, shutdown).await
+        }
+        (Some(_), Some(_)) => Err(crate::error::UsageError(
+            "--data-dir and --redis are two places to keep messages; choose one".into(),
+        )
+        .into()),
     }
 }

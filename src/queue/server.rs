@@ -478,6 +478,20 @@ async fn connection<S: Store>(ws: Ws, id: u64, peer: SocketAddr, shared: &Arc<Sh
         let _ = c.task.await;
         shared.consumers.lock().expect("consumers lock").remove(&id);
         let held = c.held.lock().expect("held lock").len();
+        // A read the store was already blocked in (Redis's XREADGROUP
+        // BLOCK) may still hand this consumer messages after it stopped
+        // listening; once such a read must be over, release again, so they
+        // do not wait for the ack timeout.
+        let (store, queue, group, name) = (
+            shared.store.clone(),
+            c.queue.clone(),
+            c.group.clone(),
+            c.name.clone(),
+        );
+        tokio::spawn(async move {
+            tokio::time::sleep(POLL_INTERVAL + Duration::from_millis(200)).await;
+            let _ = store.release(&queue, &group, &name).await;
+        });
         match shared.store.release(&c.queue, &c.group, &c.name).await {
             Ok(released) => reporter.emit(
                 Observation::new(

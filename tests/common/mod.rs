@@ -117,6 +117,15 @@ impl Server {
         self.child.id()
     }
 
+    /// Kills the server with SIGKILL: no shutdown, no flush, as a crash.
+    pub fn kill9(&mut self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
