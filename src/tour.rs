@@ -5,7 +5,7 @@
 
 use crate::layer::Layer;
 use crate::report::{self, Observation, Reporter, thousands};
-use crate::{lab, tcp, udp, ws};
+use crate::{lab, queue, tcp, udp, ws};
 
 /// Runs every section in order, then a recap built from what was measured.
 pub async fn run(reporter: &Reporter) -> anyhow::Result<()> {
@@ -65,6 +65,13 @@ pub async fn run(reporter: &Reporter) -> anyhow::Result<()> {
     );
     let chat = ws::demo::run(reporter).await?;
     reporter.note("Open the chat yourself with `netdojo ws serve` and http://127.0.0.1:9001/, or watch any WebSocket server's frames with `netdojo ws tap`.");
+
+    reporter.chapter(
+        "netdojo tour · Message queues",
+        "A broker between producers and consumers keeps each message until a consumer acknowledges it: nothing is missed while a consumer is away, and a crash before the ack means the message comes again.",
+    );
+    let mq = queue::demo::run(reporter).await?;
+    reporter.note("Run a broker of your own with `netdojo queue serve`, on disk with `--data-dir`, or on Redis with `--redis`.");
 
     reporter.chapter("netdojo tour · Recap", "What this run measured.");
     reporter.emit(
@@ -152,6 +159,28 @@ pub async fn run(reporter: &Reporter) -> anyhow::Result<()> {
         .field("sent_while_away", chat.sent_while_away)
         .field("recovered", chat.recovered_ids.len())
         .field("missed_without_recovery", chat.missed_without_recovery),
+    );
+    reporter.emit(
+        Observation::new(
+            Layer::Application,
+            "recap_queue",
+            format!(
+                "Message queues: a subscriber away from a topic got {} of {} events; a consumer away from a queue got {} of {}{}; a crash before the ack brought a message back as delivery {}, charged {} times by a naive consumer and {} by an idempotent one",
+                mq.pubsub_received_after_return,
+                mq.pubsub_published,
+                mq.queue_received_after_return,
+                mq.queue_stored,
+                if mq.queue_in_order { ", in order" } else { "" },
+                mq.redelivery_count,
+                mq.naive_charges,
+                mq.idempotent_charges,
+            ),
+        )
+        .field("pubsub_received_after_return", mq.pubsub_received_after_return as u64)
+        .field("queue_received_after_return", mq.queue_received_after_return as u64)
+        .field("queue_stored", mq.queue_stored as u64)
+        .field("naive_charges", mq.naive_charges)
+        .field("idempotent_charges", mq.idempotent_charges),
     );
     reporter.emit(Observation::new(
         Layer::Transport,

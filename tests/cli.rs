@@ -71,12 +71,13 @@ fn the_tour_runs_end_to_end_in_json() {
         .iter()
         .map(|c| c["title"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(chapters.len(), 6, "{chapters:?}");
+    assert_eq!(chapters.len(), 7, "{chapters:?}");
     assert!(
         chapters[1].contains("TCP")
             && chapters[2].contains("UDP")
             && chapters[3].contains("loss")
-            && chapters[4].contains("WebSockets"),
+            && chapters[4].contains("WebSockets")
+            && chapters[5].contains("queues"),
         "{chapters:?}"
     );
     let layers: Vec<_> = events(&all, "layer")
@@ -96,6 +97,16 @@ fn the_tour_runs_end_to_end_in_json() {
     assert!(chat["client_frames_masked"].as_u64().unwrap() > 0);
     assert_eq!(chat["recovered"], chat["sent_while_away"]);
     assert_eq!(chat["missed_without_recovery"], chat["sent_while_away"]);
+    let mq = event(&all, "recap_queue");
+    assert_eq!(mq["pubsub_received_after_return"], 0);
+    assert_eq!(mq["queue_received_after_return"], mq["queue_stored"]);
+    assert_eq!(
+        (
+            mq["naive_charges"].as_u64(),
+            mq["idempotent_charges"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
     let compare = event(&all, "recap_compare");
     assert_eq!(compare["tcp_delivered"], compare["sent"]);
     assert_eq!(
