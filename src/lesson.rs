@@ -37,6 +37,7 @@ pub const LESSONS: &[Lesson] = &[
     lesson!("04-tcp-vs-udp-loss"),
     lesson!("05-websockets"),
     lesson!("06-events-rooms-recovery"),
+    lesson!("07-message-queues"),
 ];
 
 impl Lesson {

@@ -382,6 +382,7 @@ async fn crash(addr: SocketAddr, reporter: &Reporter, facts: &mut DemoFacts) -> 
         .field("id", id.clone()),
     );
     drop(worker);
+    settle().await;
 
     // The next worker is naive: it does whatever it is given.
     let mut naive = Connection::open(addr).await?;
@@ -409,6 +410,8 @@ async fn crash(addr: SocketAddr, reporter: &Reporter, facts: &mut DemoFacts) -> 
         .field("charges", charges),
     );
     naive.close().await;
+    // Gone before the next order exists, or it would take that one too.
+    settle().await;
 
     // The same again, with a consumer that remembers what it has done.
     let charge = "order-12: charge 8.00 EUR to card 4242";
@@ -421,6 +424,7 @@ async fn crash(addr: SocketAddr, reporter: &Reporter, facts: &mut DemoFacts) -> 
     done.insert(key.clone()); // recorded with the work, atomically, in real life
     let mut charges = 1u64;
     drop(worker);
+    settle().await;
     let mut careful = Connection::open(addr).await?;
     consume(&mut careful, "payments", "billing", 1).await?;
     let (again_id, again_body, delivery) = next_message(&mut careful).await?;

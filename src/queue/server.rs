@@ -102,10 +102,10 @@ pub async fn serve<S: Store>(
             Layer::Application,
             "listening",
             format!(
-                "listening on {addr}: a message broker over WebSocket (ws://{addr}/); messages are kept in {}{}",
+                "listening on {addr}: a message broker over WebSocket (ws://{addr}/); messages are kept {}{}",
                 store.describe(),
                 if store.durable() {
-                    ", and a message is acknowledged to its producer only once it is on disk"
+                    ", and a producer is told \"stored\" only once the message would survive this broker being killed"
                 } else {
                     ""
                 }

@@ -18,7 +18,7 @@ pub fn stats(
         ServerEvent::Welcome { broker, store, .. } => (broker.as_str(), store.as_str()),
         _ => ("?", "?"),
     };
-    let mut text = format!("broker {broker}, messages kept in {store}\n\n");
+    let mut text = format!("broker {broker}, messages kept {store}\n\n");
     if queues.is_empty() {
         text.push_str("no queues yet\n");
     } else {

@@ -949,7 +949,7 @@ fn unexpected() -> StoreError {
 
 impl Store for DiskStore {
     fn describe(&self) -> String {
-        format!("disk (redb) at {}", self.path().display())
+        format!("on disk, in the redb database {}", self.path().display())
     }
 
     fn durable(&self) -> bool {

@@ -111,7 +111,7 @@ fn delivery(m: &Stored, deliveries: u64) -> Delivery {
 
 impl Store for MemoryStore {
     fn describe(&self) -> String {
-        "memory (this process; gone when it stops)".to_string()
+        "in memory (this process; gone when it stops)".to_string()
     }
 
     fn durable(&self) -> bool {

@@ -106,7 +106,8 @@ pub enum StoreError {
 ///
 /// Every method is safe to call concurrently from many connections.
 pub trait Store: Send + Sync + 'static {
-    /// A short name for narration: "memory", "disk (redb) at DIR", "Redis at URL".
+    /// Where messages are kept, as a phrase: "in memory (...)", "on disk, in
+    /// the redb database PATH", "in Redis Streams at URL (...)".
     fn describe(&self) -> String;
 
     /// Whether a message acknowledged to its producer survives the broker

@@ -627,7 +627,10 @@ impl RedisStore {
 
 impl Store for RedisStore {
     fn describe(&self) -> String {
-        format!("Redis Streams at {} (keys {}:*)", self.url, self.namespace)
+        format!(
+            "in Redis Streams at {} (keys {}:*)",
+            self.url, self.namespace
+        )
     }
 
     /// The broker keeps nothing: a message stored is in Redis when the
