@@ -56,7 +56,11 @@ pub fn main(cli: Cli) -> ExitCode {
 
 async fn run(cli: Cli, reporter: Reporter) -> anyhow::Result<()> {
     match cli.command {
-        Command::Tour => tour::run(&reporter).await,
+        Command::Tour { list: true, .. } => {
+            tour::list(&reporter);
+            Ok(())
+        }
+        Command::Tour { only, .. } => tour::run(&reporter, only.as_deref()).await,
         Command::Lesson { which } => lesson::run(&which, &reporter),
         Command::Tcp(TcpCommand::Serve { listen }) => {
             let listener = listen.bind_tcp().await?;

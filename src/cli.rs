@@ -52,7 +52,15 @@ pub enum ColorChoice {
 pub enum Command {
     /// The whole course as one narrated, self-contained run.
     #[command(after_help = "Example:\n  netdojo tour --pace 800ms")]
-    Tour,
+    Tour {
+        /// Only these sections, in the tour's order: layers, tcp, udp, loss,
+        /// packets, websockets, events, queues (comma-separated).
+        #[arg(long, value_name = "SECTION[,SECTION]", value_delimiter = ',', value_parser = parse_section)]
+        only: Option<Vec<crate::tour::Section>>,
+        /// List the sections and the lessons behind them, and stop.
+        #[arg(long, conflicts_with = "only")]
+        list: bool,
+    },
 
     /// Read a lesson in the terminal.
     #[command(after_help = "Examples:\n  netdojo lesson list\n  netdojo lesson 2")]
@@ -545,6 +553,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         return Ok(Duration::ZERO);
     }
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 800ms, 2s, 0)"))
+}
+
+fn parse_section(s: &str) -> Result<crate::tour::Section, String> {
+    crate::tour::parse_section(s)
 }
 
 fn parse_positive_duration(s: &str) -> Result<Duration, String> {

@@ -71,15 +71,26 @@ fn the_tour_runs_end_to_end_in_json() {
         .iter()
         .map(|c| c["title"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(chapters.len(), 7, "{chapters:?}");
-    assert!(
-        chapters[1].contains("TCP")
-            && chapters[2].contains("UDP")
-            && chapters[3].contains("loss")
-            && chapters[4].contains("WebSockets")
-            && chapters[5].contains("queues"),
-        "{chapters:?}"
+    assert_eq!(
+        chapters,
+        [
+            "netdojo tour · Layers",
+            "netdojo tour · TCP",
+            "netdojo tour · UDP",
+            "netdojo tour · TCP vs UDP under loss",
+            "netdojo tour · Packets, layer by layer",
+            "netdojo tour · WebSockets",
+            "netdojo tour · Events, rooms and recovery",
+            "netdojo tour · Message queues",
+            "netdojo tour · Recap",
+        ]
     );
+    let packets = event(&all, "recap_packets");
+    assert_eq!(
+        packets["layers"],
+        serde_json::json!(["Ethernet II", "IPv4", "TCP", "Payload"])
+    );
+    assert_eq!(packets["header_bytes"], 54, "14 + 20 + 20 bytes of headers");
     let layers: Vec<_> = events(&all, "layer")
         .iter()
         .map(|l| l["layer"].as_u64().unwrap())
@@ -112,6 +123,67 @@ fn the_tour_runs_end_to_end_in_json() {
     assert_eq!(
         compare["udp_delivered"].as_u64().unwrap() + compare["udp_lost"].as_u64().unwrap(),
         compare["sent"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn the_tour_runs_only_the_sections_asked_for_in_the_tours_order() {
+    let (out, all) = run_json(&["tour", "--only", "queues,tcp"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let chapters: Vec<_> = events(&all, "chapter")
+        .iter()
+        .map(|c| c["title"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        chapters,
+        [
+            "netdojo tour · TCP",
+            "netdojo tour · Message queues",
+            "netdojo tour · Recap"
+        ]
+    );
+    assert_eq!(events(&all, "recap_udp").len(), 0);
+    assert_eq!(events(&all, "recap_queue").len(), 1);
+    // Half of the WebSocket demo: its other half runs silently.
+    let (out, all) = run_json(&["tour", "--only", "events"]);
+    assert!(out.status.success());
+    assert!(
+        events(&all, "upgrade_request").is_empty(),
+        "the wire half is silent"
+    );
+    assert_eq!(events(&all, "broadcast").len(), 1);
+    let (out, listed) = run_json(&["tour", "--list"]);
+    assert!(out.status.success());
+    let names: Vec<_> = events(&listed, "section")
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "layers",
+            "tcp",
+            "udp",
+            "loss",
+            "packets",
+            "websockets",
+            "events",
+            "queues"
+        ]
+    );
+    let out = netdojo()
+        .args(["tour", "--only", "sockets"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("\"sockets\"") && err.contains("websockets"),
+        "{err}"
     );
 }
 

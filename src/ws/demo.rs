@@ -318,6 +318,19 @@ impl Client {
 
 /// Runs the demo on `127.0.0.1:0`.
 pub async fn run(reporter: &Reporter) -> anyhow::Result<DemoFacts> {
+    run_parts(reporter, reporter, || {}).await
+}
+
+/// The demo in its two halves: the wire (the upgrade, frames, masking)
+/// narrated to `wire`, then the chat (rooms, broadcast, missed events,
+/// recovery) to `events`, with `between` called in between. The tour gives
+/// each half a chapter, or runs one half silently for `--only`.
+pub async fn run_parts(
+    wire: &Reporter,
+    events: &Reporter,
+    between: impl FnOnce(),
+) -> anyhow::Result<DemoFacts> {
+    let reporter = wire;
     let mut facts = DemoFacts::default();
     let wire_open = Arc::new(AtomicBool::new(true));
     let tap_reporter = Reporter::new(
@@ -355,6 +368,9 @@ pub async fn run(reporter: &Reporter) -> anyhow::Result<DemoFacts> {
         .field("id", first),
     );
     reporter.note("(From here on the tap keeps counting frames but stops printing them.)");
+
+    between();
+    let reporter = events;
 
     reporter.section(
         "3. A room and a broadcast",
