@@ -141,7 +141,7 @@ fn each_example_has_the_layers_it_shows() {
         ),
         (
             "ipv4-fragment",
-            &[(2, "Ethernet II"), (3, "IPv4"), (7, "Fragment data")],
+            &[(2, "Ethernet II"), (3, "IPv4"), (3, "Fragment data")],
         ),
         (
             "truncated",
@@ -412,6 +412,20 @@ fn malformed_frames_say_what_is_wrong() {
         stop(ip_cut),
         "truncated at L3 Network: IPv4 header needs 20 bytes, 12 present"
     );
+}
+
+#[test]
+fn a_later_fragment_is_network_data_not_application_data() {
+    let d = dissect(&example("ipv4-fragment"));
+    let data = d.layers.last().expect("layers");
+    assert_eq!((data.layer, data.protocol.as_ref()), (Layer::Network, "Fragment data"));
+    assert!(
+        data.summary
+            .starts_with("bytes 1480..1520 of a fragmented UDP datagram, not application data"),
+        "{}",
+        data.summary
+    );
+    assert!(facts(&example("ipv4-fragment")).transport.is_none());
 }
 
 #[test]
