@@ -9,7 +9,7 @@
 //!
 //! - [`link`]: Ethernet II, 802.1Q VLAN, ARP, Linux cooked capture (SLL
 //!   and SLL2, which `tcpdump -i any` writes today),
-//!   BSD loopback (null), and the Ethernet trailer.
+//!   BSD loopback (null, and OpenBSD's loop), and the Ethernet trailer.
 //! - [`network`]: IPv4 (options, fragments), IPv6 (extension headers),
 //!   ICMP, ICMPv6, IGMP.
 //! - [`transport`]: TCP (flags, options) and UDP.
@@ -158,9 +158,11 @@ pub(crate) enum LinkHeader {
     Sll(link::SllHeader),
     /// Linux cooked capture v2 (20 bytes), and its interface index.
     Sll2(link::SllHeader, u32),
-    /// BSD loopback: a 4-byte address family in the capturing host's order.
+    /// BSD loopback: a 4-byte address family in the capturing host's order
+    /// (LINKTYPE_NULL), or in network order (LINKTYPE_LOOP, OpenBSD).
     Null {
         family: u32,
+        network_order: bool,
     },
     RawIp,
     /// A link header too short to read; the stop says why.
@@ -202,7 +204,8 @@ pub(crate) fn slice_frame(data: &[u8], link_type: LinkType) -> Sliced<'_> {
             Err(e) => Sliced::stopped(data, LinkHeader::Ethernet, len_stop(&e)),
         },
         LinkType::RawIp => ip_from(data, LinkHeader::RawIp, 0),
-        LinkType::Null => link::slice_null(data),
+        LinkType::Null => link::slice_null(data, false),
+        LinkType::Other(link::LINKTYPE_LOOP) => link::slice_null(data, true),
         LinkType::LinuxSll => link::slice_sll(data),
         LinkType::Other(link::LINKTYPE_LINUX_SLL2) => link::slice_sll2(data),
         LinkType::Other(n) => Sliced::new(data, LinkHeader::Other(n), None),

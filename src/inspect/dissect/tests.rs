@@ -810,9 +810,146 @@ fn any_link() -> impl Strategy<Value = LinkType> {
         Just(LinkType::Ethernet),
         Just(LinkType::RawIp),
         Just(LinkType::Null),
+        Just(LinkType::Other(link::LINKTYPE_LOOP)),
         Just(LinkType::LinuxSll),
+        Just(LinkType::Other(link::LINKTYPE_LINUX_SLL2)),
         Just(LinkType::Other(147)),
     ]
+}
+
+/// The link headers an IP packet can arrive under besides Ethernet: what
+/// `tcpdump -i any` (SLL2), BSD (null, in either host order) and OpenBSD
+/// (loop) captures hold.
+#[derive(Clone, Copy, Debug)]
+enum Wrap {
+    Sll2,
+    NullLittleEndian,
+    NullBigEndian,
+    Loop,
+}
+
+fn any_wrap() -> impl Strategy<Value = Wrap> {
+    prop_oneof![
+        Just(Wrap::Sll2),
+        Just(Wrap::NullLittleEndian),
+        Just(Wrap::NullBigEndian),
+        Just(Wrap::Loop),
+    ]
+}
+
+/// The IP packet of an Ethernet example (no VLAN tag), put under another
+/// link header; `None` for an example that is not IP over plain Ethernet.
+fn rewrap(frame: &Frame, wrap: Wrap) -> Option<Frame> {
+    if frame.link != LinkType::Ethernet {
+        return None;
+    }
+    let ether_type = be16(&frame.data, 12)?;
+    let v6 = match ether_type {
+        0x0800 => false,
+        0x86dd => true,
+        _ => return None,
+    };
+    let packet = frame.data.get(14..)?;
+    // BSD's AF_INET is 2 everywhere; AF_INET6 is 24 on OpenBSD/NetBSD, 28
+    // on FreeBSD, 30 on macOS: each system writes its own.
+    let family: u32 = if v6 { 24 } else { 2 };
+    let (link, mut data) = match wrap {
+        Wrap::Sll2 => {
+            let mut h = ether_type.to_be_bytes().to_vec();
+            h.extend([0, 0]); // reserved
+            h.extend(2u32.to_be_bytes()); // interface index
+            h.extend(1u16.to_be_bytes()); // ARPHRD_ETHER
+            h.extend([4, 6]); // sent by us; a 6-byte address
+            h.extend([0x02, 0, 0, 0, 0, 0x0a, 0, 0]);
+            (LinkType::Other(link::LINKTYPE_LINUX_SLL2), h)
+        }
+        Wrap::NullLittleEndian => (LinkType::Null, family.to_le_bytes().to_vec()),
+        Wrap::NullBigEndian => (LinkType::Null, family.to_be_bytes().to_vec()),
+        Wrap::Loop => (LinkType::Other(link::LINKTYPE_LOOP), family.to_be_bytes().to_vec()),
+    };
+    let header = data.len();
+    data.extend_from_slice(packet);
+    Some(Frame {
+        link,
+        original_len: frame.original_len - 14 + header,
+        data,
+        ..frame.clone()
+    })
+}
+
+#[test]
+fn an_ip_packet_reads_the_same_under_every_link_header() {
+    let mut rewrapped = 0;
+    for e in examples::all() {
+        let original = (e.build)();
+        for wrap in [Wrap::Sll2, Wrap::NullLittleEndian, Wrap::NullBigEndian, Wrap::Loop] {
+            let Some(frame) = rewrap(&original, wrap) else {
+                continue;
+            };
+            rewrapped += 1;
+            let (a, b) = (facts(&original), facts(&frame));
+            assert_eq!(
+                (b.src_ip, b.dst_ip, b.ttl, b.ip_protocol, b.transport, b.stopped_at),
+                (a.src_ip, a.dst_ip, a.ttl, a.ip_protocol, a.transport.map(|t| shift(t, frame.data.len() as isize - original.data.len() as isize)), a.stopped_at),
+                "{} under {wrap:?}",
+                e.name
+            );
+            let d = dissect(&frame);
+            assert_tiles(&frame, &d);
+            let above_link = |d: &Dissection| -> Vec<String> {
+                d.layers
+                    .iter()
+                    .skip(1)
+                    .filter(|l| l.protocol != "Ethernet trailer")
+                    .map(|l| format!("{} {}", l.protocol, l.summary))
+                    .collect()
+            };
+            assert_eq!(
+                above_link(&d),
+                above_link(&dissect(&original)),
+                "{} under {wrap:?}",
+                e.name
+            );
+        }
+    }
+    assert!(rewrapped >= 40, "only {rewrapped} frames rewrapped");
+}
+
+/// Transport facts with their payload range moved by `by` bytes (another
+/// link header is longer or shorter than Ethernet's 14).
+fn shift(t: TransportFacts, by: isize) -> TransportFacts {
+    let moved = |(s, e): (usize, usize)| (s.saturating_add_signed(by), e.saturating_add_signed(by));
+    match t {
+        TransportFacts::Tcp {
+            src_port,
+            dst_port,
+            seq,
+            ack,
+            flags,
+            window,
+            payload,
+        } => TransportFacts::Tcp {
+            src_port,
+            dst_port,
+            seq,
+            ack,
+            flags,
+            window,
+            payload: moved(payload),
+        },
+        TransportFacts::Udp {
+            src_port,
+            dst_port,
+            length,
+            payload,
+        } => TransportFacts::Udp {
+            src_port,
+            dst_port,
+            length,
+            payload: moved(payload),
+        },
+        icmp => icmp,
+    }
 }
 
 fn check(frame: &Frame) {
@@ -858,6 +995,36 @@ proptest! {
         if let Some(link) = link {
             frame.link = link;
         }
+        check(&frame);
+    }
+
+    /// Valid IP packets under cooked v2, null and loop headers, then
+    /// damaged: the link headers other than Ethernet get the same beating.
+    #[test]
+    fn mutated_frames_under_other_link_headers_never_panic(
+        which in 0usize..64,
+        wrap in any_wrap(),
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+        cut in proptest::option::of(any::<usize>()),
+        extra in proptest::collection::vec(any::<u8>(), 0..40),
+    ) {
+        let all = examples::all();
+        let ip: Vec<Frame> = all
+            .iter()
+            .filter_map(|e| rewrap(&(e.build)(), wrap))
+            .collect();
+        let mut frame = ip[which % ip.len()].clone();
+        check(&frame);
+        for (at, value) in flips {
+            let len = frame.data.len();
+            if len > 0 {
+                frame.data[at % len] = value;
+            }
+        }
+        if let Some(cut) = cut {
+            frame.data.truncate(cut % (frame.data.len() + 1));
+        }
+        frame.data.extend(extra);
         check(&frame);
     }
 }
