@@ -217,7 +217,11 @@ impl<W: Write> LadderView<W> {
             }
             _ => {
                 // Say which of the three were captured, and which not.
-                let parts = [(s.syn, "SYN"), (s.syn_ack, "SYN-ACK"), (s.handshake_ack, "ACK")];
+                let parts = [
+                    (s.syn, "SYN"),
+                    (s.syn_ack, "SYN-ACK"),
+                    (s.handshake_ack, "ACK"),
+                ];
                 let seen: Vec<&str> = parts.iter().filter(|p| p.0).map(|p| p.1).collect();
                 let missing: Vec<&str> = parts.iter().filter(|p| !p.0).map(|p| p.1).collect();
                 format!(
@@ -454,7 +458,9 @@ mod tests {
             "{line}"
         );
         let line = closing_line(&[(false, 500, 101, S | A, b""), (true, 101, 501, A, b"")]);
-        assert!(line.contains("handshake partly seen (SYN-ACK, ACK; no SYN)"), "{line}");
+        assert!(
+            line.contains("handshake partly seen (SYN-ACK, ACK; no SYN)"),
+            "{line}"
+        );
     }
 }
-

@@ -79,6 +79,9 @@ mod tests {
             .collect();
         assert!(columns.len() > 10, "{text}");
         assert!(columns.windows(2).all(|w| w[0] == w[1]), "{text}");
-        assert!(text.contains("tls-client-hello  the start of HTTPS"), "{text}");
+        assert!(
+            text.contains("tls-client-hello  the start of HTTPS"),
+            "{text}"
+        );
     }
 }
