@@ -552,6 +552,7 @@ mod tests {
             link: LinkType::Ethernet,
             data: vec![0; 42 + payload],
             original_len: 42 + payload,
+            comments: Vec::new(),
         };
         let mut protocols = Protocols(Protocols::ETHERNET | Protocols::IPV4 | Protocols::UDP);
         if dns {
@@ -589,6 +590,7 @@ mod tests {
             link: LinkType::Ethernet,
             data: vec![0; 42],
             original_len: 60,
+            comments: Vec::new(),
         };
         let arp_facts = Facts {
             protocols: Protocols(Protocols::ETHERNET | Protocols::ARP),

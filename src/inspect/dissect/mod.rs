@@ -76,6 +76,7 @@ pub fn facts(frame: &Frame) -> Facts {
             .add(application::guess_udp(src_port, dst_port, bytes));
     }
     facts.stopped_at = sliced.stop.map(|s| s.layer);
+    facts.stop_malformed = sliced.stop.is_some_and(|s| !s.reason.is_shortfall());
     facts
 }
 
@@ -145,6 +146,7 @@ pub fn dissect(frame: &Frame) -> Dissection {
             layer: s.layer,
             reason: s.reason.to_string(),
             snap_length: snap && s.reason.is_shortfall(),
+            malformed: !s.reason.is_shortfall(),
         }),
     }
 }

@@ -21,6 +21,7 @@ fn ethernet(data: Vec<u8>) -> Frame {
         link: LinkType::Ethernet,
         original_len: data.len(),
         data,
+        comments: Vec::new(),
     }
 }
 
@@ -362,6 +363,11 @@ fn malformed_frames_say_what_is_wrong() {
         let d = dissect(&frame);
         assert_tiles(&frame, &d);
         assert_eq!(facts(&frame).stopped_at, d.stop.as_ref().map(|s| s.layer));
+        // --summary's `[malformed at ...]` and the tree's line agree.
+        assert_eq!(
+            facts(&frame).stop_malformed,
+            d.stop.as_ref().is_some_and(|s| s.malformed)
+        );
         d.stop.map(|s| s.to_string()).unwrap_or_default()
     };
     let syn = example("tcp-syn").data;
@@ -374,31 +380,31 @@ fn malformed_frames_say_what_is_wrong() {
     bad_ihl[14] = 0x43;
     assert_eq!(
         stop(bad_ihl),
-        "truncated at L3 Network: IPv4 header length (IHL) is 3, below the minimum of 5 (20 bytes)"
+        "malformed at L3 Network: IPv4 header length (IHL) is 3, below the minimum of 5 (20 bytes)"
     );
     let mut version = syn.clone();
     version[14] = 0x75;
     assert_eq!(
         stop(version),
-        "truncated at L3 Network: IP version is 7, only 4 and 6 exist"
+        "malformed at L3 Network: IP version is 7, only 4 and 6 exist"
     );
     let mut offset = syn.clone();
     offset[14 + 20 + 12] = 0x30;
     assert_eq!(
         stop(offset),
-        "truncated at L4 Transport: TCP data offset is 3, below the minimum of 5 (20 bytes)"
+        "malformed at L4 Transport: TCP data offset is 3, below the minimum of 5 (20 bytes)"
     );
     let mut short_total = syn.clone();
     short_total[16..18].copy_from_slice(&10u16.to_be_bytes());
     assert_eq!(
         stop(short_total),
-        "truncated at L3 Network: IPv4 total length is 10, shorter than the header itself"
+        "malformed at L3 Network: IPv4 total length is 10, shorter than the header itself"
     );
     let mut udp_long = example("udp-dns-query").data;
     udp_long[38..40].copy_from_slice(&100u16.to_be_bytes());
     assert_eq!(
         stop(udp_long),
-        "truncated at L4 Transport: UDP length says 100 bytes, the IPv4 payload has 41"
+        "malformed at L4 Transport: UDP length says 100 bytes, the IPv4 payload has 41"
     );
     let mut options_cut = syn.clone();
     options_cut.truncate(14 + 20 + 24);
@@ -418,7 +424,10 @@ fn malformed_frames_say_what_is_wrong() {
 fn a_later_fragment_is_network_data_not_application_data() {
     let d = dissect(&example("ipv4-fragment"));
     let data = d.layers.last().expect("layers");
-    assert_eq!((data.layer, data.protocol.as_ref()), (Layer::Network, "Fragment data"));
+    assert_eq!(
+        (data.layer, data.protocol.as_ref()),
+        (Layer::Network, "Fragment data")
+    );
     assert!(
         data.summary
             .starts_with("bytes 1480..1520 of a fragmented UDP datagram, not application data"),
@@ -783,12 +792,13 @@ fn a_cut_ipv6_extension_header_is_not_read_past_the_end() {
         link: LinkType::RawIp,
         original_len: data.len(),
         data,
+        comments: Vec::new(),
     };
     let d = dissect(&frame);
     assert_tiles(&frame, &d);
     assert_eq!(
         d.stop.unwrap().to_string(),
-        "truncated at L3 Network: IPv6 extension header needs 48 bytes, the IPv6 payload length leaves 8"
+        "malformed at L3 Network: IPv6 extension header needs 48 bytes, the IPv6 payload length leaves 8"
     );
     assert_eq!(facts(&frame).stopped_at, Some(Layer::Network));
 }
@@ -865,7 +875,10 @@ fn rewrap(frame: &Frame, wrap: Wrap) -> Option<Frame> {
         }
         Wrap::NullLittleEndian => (LinkType::Null, family.to_le_bytes().to_vec()),
         Wrap::NullBigEndian => (LinkType::Null, family.to_be_bytes().to_vec()),
-        Wrap::Loop => (LinkType::Other(link::LINKTYPE_LOOP), family.to_be_bytes().to_vec()),
+        Wrap::Loop => (
+            LinkType::Other(link::LINKTYPE_LOOP),
+            family.to_be_bytes().to_vec(),
+        ),
     };
     let header = data.len();
     data.extend_from_slice(packet);
@@ -882,15 +895,37 @@ fn an_ip_packet_reads_the_same_under_every_link_header() {
     let mut rewrapped = 0;
     for e in examples::all() {
         let original = (e.build)();
-        for wrap in [Wrap::Sll2, Wrap::NullLittleEndian, Wrap::NullBigEndian, Wrap::Loop] {
+        for wrap in [
+            Wrap::Sll2,
+            Wrap::NullLittleEndian,
+            Wrap::NullBigEndian,
+            Wrap::Loop,
+        ] {
             let Some(frame) = rewrap(&original, wrap) else {
                 continue;
             };
             rewrapped += 1;
             let (a, b) = (facts(&original), facts(&frame));
             assert_eq!(
-                (b.src_ip, b.dst_ip, b.ttl, b.ip_protocol, b.transport, b.stopped_at),
-                (a.src_ip, a.dst_ip, a.ttl, a.ip_protocol, a.transport.map(|t| shift(t, frame.data.len() as isize - original.data.len() as isize)), a.stopped_at),
+                (
+                    b.src_ip,
+                    b.dst_ip,
+                    b.ttl,
+                    b.ip_protocol,
+                    b.transport,
+                    b.stopped_at
+                ),
+                (
+                    a.src_ip,
+                    a.dst_ip,
+                    a.ttl,
+                    a.ip_protocol,
+                    a.transport.map(|t| shift(
+                        t,
+                        frame.data.len() as isize - original.data.len() as isize
+                    )),
+                    a.stopped_at
+                ),
                 "{} under {wrap:?}",
                 e.name
             );
@@ -957,6 +992,10 @@ fn check(frame: &Frame) {
     let d = dissect(frame);
     assert_tiles(frame, &d);
     assert_eq!(f.stopped_at, d.stop.as_ref().map(|s| s.layer));
+    assert_eq!(
+        f.stop_malformed,
+        d.stop.as_ref().is_some_and(|s| s.malformed)
+    );
     if let Some(TransportFacts::Tcp { payload, .. } | TransportFacts::Udp { payload, .. }) =
         f.transport
     {
@@ -969,7 +1008,7 @@ proptest! {
 
     #[test]
     fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..200), link in any_link()) {
-        check(&Frame { number: 1, timestamp: None, link, original_len: data.len() + 3, data });
+        check(&Frame { number: 1, timestamp: None, link, original_len: data.len() + 3, data, comments: Vec::new() });
     }
 
     #[test]

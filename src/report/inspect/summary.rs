@@ -14,7 +14,10 @@
 //! acknowledgement number when ACK is set, the window and the payload length;
 //! for UDP the payload length. An application protocol the frame carries is
 //! named after that, and an 802.1Q tag ends the line as `vlan=100`. A frame
-//! whose dissection stopped early ends with `[truncated at L4 Transport]`.
+//! whose dissection stopped early ends with `[truncated at L4 Transport]`
+//! (the frame ended too soon) or `[malformed at L3 Network]` (a header
+//! holds a value its protocol does not allow). The capture's comments on a
+//! frame (pcapng `opt_comment`) close it: `[comment: lost by the link (--loss)]`.
 //!
 //! This view is the fast path of the inspector: it reads only [`Facts`] (and,
 //! for DNS and HTTP, a few payload bytes), never calls `dissect`, and builds
@@ -26,6 +29,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::PacketView;
+use super::tree::Clean;
 use crate::inspect::model::{Facts, Frame, Protocols, TcpFlags, TransportFacts};
 
 /// The most bytes of an HTTP start line shown; more would wrap the line.
@@ -88,11 +92,21 @@ fn write_line(line: &mut Vec<u8>, frame: &Frame, facts: &Facts, first: Option<Du
         push_u64(line, id.into());
     }
     if let Some(layer) = facts.stopped_at {
-        line.extend_from_slice(b"  [truncated at L");
+        line.extend_from_slice(if facts.stop_malformed {
+            b"  [malformed at L"
+        } else {
+            b"  [truncated at L"
+        });
         push_u64(line, layer.number().into());
         line.push(b' ');
         line.extend_from_slice(layer.osi_name().as_bytes());
         line.push(b']');
+    }
+    for comment in &frame.comments {
+        // Rare (pcapng comments), so the formatter's cost does not matter;
+        // control characters become escapes, as everywhere a packet's text
+        // reaches the terminal, and the line stays one line.
+        let _ = write!(line, "  [comment: {}]", Clean(comment));
     }
     line.push(b'\n');
 }
@@ -665,6 +679,7 @@ mod tests {
             link: LinkType::Ethernet,
             data,
             original_len,
+            comments: Vec::new(),
         }
     }
 
@@ -917,6 +932,24 @@ mod tests {
                 "02:00:00:00:00:01 → 01:80:c2:00:00:0e  ethertype 0x88cc, 60 bytes",
                 "frame, 3 bytes",
             ]
+        );
+    }
+
+    #[test]
+    fn comments_end_the_line_and_malformed_is_not_truncated() {
+        let mut f = frame(3, None, vec![0u8; 54]);
+        f.comments = vec!["lost by the link (--loss)".into(), "two\nlines".into()];
+        let mut facts = tcp(TcpFlags::SYN, (54, 54));
+        facts.stopped_at = Some(Layer::Network);
+        facts.stop_malformed = true;
+        let out = lines(&[(f, facts)]);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(
+            out[0].ends_with(
+                "  [malformed at L3 Network]  [comment: lost by the link (--loss)]  [comment: two\\nlines]"
+            ),
+            "{}",
+            out[0]
         );
     }
 
