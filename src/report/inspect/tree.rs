@@ -175,13 +175,16 @@ fn write_layer(
         write!(out, "{INDENT}{}", Padded(&field.name, name_width))?;
         let value_pad = if show_ranges { value_width } else { 0 };
         write!(out, "  {}", Padded(&field.value, value_pad))?;
+        let meaning = options.explain && !field.meaning.is_empty();
         if show_ranges {
             pen.dim(out)?;
             let range = format!("[{}..{})", field.range.start, field.range.end);
-            write!(out, "  {range:<range_width$}")?;
+            // Pad the range only when a meaning follows it.
+            let pad = if meaning { range_width } else { 0 };
+            write!(out, "  {range:<pad$}")?;
             pen.switch(out, None)?;
         }
-        if options.explain && !field.meaning.is_empty() {
+        if meaning {
             write!(out, "  — {}", Clean(&field.meaning))?;
         }
         // Padding at the end of a line helps nobody.
@@ -445,6 +448,26 @@ mod tests {
     }
 
     #[test]
+    fn no_line_ends_in_a_space() {
+        // Trailing blanks help nobody, and a lesson's copied output loses them.
+        for e in crate::inspect::examples::all() {
+            let frame = (e.build)();
+            let d = dissect::dissect(&frame);
+            for (explain, hexdump) in [(false, false), (true, false), (false, true), (true, true)] {
+                let options = TreeOptions {
+                    explain,
+                    hexdump,
+                    color: false,
+                };
+                let text = render(&frame, &d, None, options);
+                for line in text.lines() {
+                    assert!(!line.ends_with(' '), "{}: {line:?}", e.name);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn colour_paints_badges_but_never_replaces_words() {
         let (frame, d) = truncated();
         let plain = render(&frame, &d, None, TreeOptions::default());
@@ -478,7 +501,8 @@ mod tests {
         fn random_frames_through_every_view_never_panic(
             data in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
             link in proptest::sample::select(vec![
-                LinkType::Ethernet, LinkType::RawIp, LinkType::Null, LinkType::LinuxSll, LinkType::Other(147),
+                LinkType::Ethernet, LinkType::RawIp, LinkType::Null, LinkType::LinuxSll,
+                LinkType::Other(276), LinkType::Other(108), LinkType::Other(147),
             ]),
             cut in 0usize..400,
         ) {
