@@ -215,6 +215,12 @@ fn ws_frame(p: &[u8]) -> Option<WsFrame> {
 
 /// Complete, well-formed WebSocket frames and nothing else.
 fn looks_like_websocket(p: &[u8]) -> bool {
+    // RSV2 and RSV3 set: not a frame (`ws_frame` says so too). Checked here
+    // first because this guess runs on every TCP payload that is nothing
+    // else, and most bytes fail it.
+    if p.first().is_some_and(|b| b & 0x30 != 0) {
+        return false;
+    }
     let mut at = 0;
     let mut frames = 0;
     while at < p.len() {

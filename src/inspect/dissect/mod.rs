@@ -21,6 +21,7 @@
 //! property test feeds random and mutated frames through both entry points.
 
 mod application;
+mod fast;
 mod link;
 mod network;
 mod transport;
@@ -39,7 +40,17 @@ use crate::layer::Layer;
 
 /// The few facts filters, summaries and conversations need, without
 /// allocating: this runs once per packet on the `--summary` hot path.
+/// Plain TCP and UDP over IP over Ethernet are read by hand ([`fast`]);
+/// everything else, and anything odd about those, by [`sliced_facts`].
 pub fn facts(frame: &Frame) -> Facts {
+    match fast::plain_facts(frame) {
+        Some(facts) => facts,
+        None => sliced_facts(frame),
+    }
+}
+
+/// [`facts`] through etherparse's lax slicing: every frame, however odd.
+fn sliced_facts(frame: &Frame) -> Facts {
     let data = frame.data.as_slice();
     let mut facts = Facts {
         captured_len: data.len(),

@@ -804,6 +804,98 @@ fn a_cut_ipv6_extension_header_is_not_read_past_the_end() {
 }
 
 #[test]
+fn plain_frames_take_the_fast_path_and_odd_ones_do_not() {
+    for name in [
+        "tcp-syn",
+        "tcp-syn-ack",
+        "tcp-data",
+        "http-response",
+        "tcp-fin",
+        "udp-dns-query",
+        "ipv6-udp",
+        "websocket-text",
+        "tls-client-hello",
+    ] {
+        let frame = example(name);
+        let fast = fast::plain_facts(&frame).unwrap_or_else(|| panic!("{name}: not fast"));
+        assert_eq!(fast, sliced_facts(&frame), "{name}");
+    }
+    for name in [
+        "icmp-echo",
+        "arp-request",
+        "vlan-tagged",
+        "ipv4-fragment",
+        "truncated",
+        "sll",
+        "null-loopback",
+    ] {
+        assert!(
+            fast::plain_facts(&example(name)).is_none(),
+            "{name} is not plain"
+        );
+    }
+    // Padding after the IP packet (the Ethernet trailer) is still plain.
+    let mut padded = example("tcp-syn");
+    padded.data.extend([0; 6]);
+    padded.original_len += 6;
+    assert_eq!(fast::plain_facts(&padded), Some(sliced_facts(&padded)));
+    // A length that disagrees, and a snap-length cut, are not.
+    let mut udp = example("udp-dns-query");
+    udp.data[38..40].copy_from_slice(&100u16.to_be_bytes());
+    assert!(fast::plain_facts(&udp).is_none());
+    let mut cut = example("tcp-data");
+    cut.data.truncate(80);
+    assert!(fast::plain_facts(&cut).is_none());
+}
+
+/// Frames the benchmark writes (bench/inspect/gen_pcap.rs): plain TCP,
+/// UDP and DNS-port traffic over IPv4 and IPv6, with payloads of every
+/// size, each checked against the general path.
+#[test]
+fn the_fast_path_agrees_on_generated_traffic() {
+    use etherparse::PacketBuilder;
+    let payload = vec![b'x'; 1400];
+    let mut fast_taken = 0;
+    for i in 0u32..4000 {
+        let (src, dst) = (0x0a00_0001u32.wrapping_mul(i + 1), 0xc633_6400u32 ^ i);
+        let eth = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+        let len = (i as usize * 37) % 1400;
+        let (sport, dport) = (
+            (i * 7919 % 65535) as u16 + 1,
+            [80, 443, 53, 8080][i as usize % 4],
+        );
+        let mut buf = Vec::new();
+        match i % 5 {
+            0 | 1 => eth
+                .ipv4(src.to_be_bytes(), dst.to_be_bytes(), (i % 255) as u8)
+                .tcp(sport, dport, i.wrapping_mul(2_654_435_761), 64240)
+                .ack(i)
+                .write(&mut buf, &payload[..len]),
+            2 => eth
+                .ipv4(src.to_be_bytes(), dst.to_be_bytes(), 64)
+                .udp(sport, dport)
+                .write(&mut buf, &payload[..len.min(512)]),
+            3 => eth
+                .ipv6([0xfd; 16], [0xfe; 16], 64)
+                .tcp(sport, dport, i, 1000)
+                .syn()
+                .write(&mut buf, &payload[..len.min(1200)]),
+            _ => eth
+                .ipv6([0xfd; 16], [0xfe; 16], 9)
+                .udp(sport, 53)
+                .write(&mut buf, &payload[..len.min(512)]),
+        }
+        .unwrap();
+        let frame = ethernet(buf);
+        if let Some(fast) = fast::plain_facts(&frame) {
+            fast_taken += 1;
+            assert_eq!(fast, sliced_facts(&frame), "frame {i}");
+        }
+    }
+    assert_eq!(fast_taken, 4000);
+}
+
+#[test]
 fn internet_checksum_spans_pieces_of_odd_length() {
     let whole = [0x45u8, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11];
     let one = internet_checksum(&[&whole]);
@@ -988,6 +1080,16 @@ fn shift(t: TransportFacts, by: isize) -> TransportFacts {
 }
 
 fn check(frame: &Frame) {
+    // The hand-read fast path, where it takes a frame, says exactly what
+    // the general path says.
+    if let Some(fast) = fast::plain_facts(frame) {
+        assert_eq!(
+            fast,
+            sliced_facts(frame),
+            "fast path differs on {:02x?}",
+            frame.data
+        );
+    }
     let f = facts(frame);
     let d = dissect(frame);
     assert_tiles(frame, &d);

@@ -609,13 +609,18 @@ const DIGIT_PAIRS: [u8; 200] = {
     table
 };
 
-/// A decimal number without going through `fmt` (this is the hot path):
-/// two digits at a time from the right into a scratch array, then pushed a
-/// byte at a time (cheaper, measured, than `extend_from_slice` of a few bytes,
-/// which calls `memmove`).
+/// A decimal number without going through `fmt` (this is the hot path).
+/// The digits go left to right into a fixed 20-byte block (a u64 has at
+/// most 20), two at a time from the right; the whole block is appended and
+/// the line cut back to the digits. A copy of a fixed size compiles to a few
+/// stores, where one of a few bytes whose count is known only at run time
+/// calls `memmove`, and a byte-at-a-time push checks the capacity each time
+/// (measured with perf: that loop was a fifth of `--summary`'s time).
+#[inline]
 fn push_u64(line: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
+    let len = n.checked_ilog10().map_or(1, |d| d as usize + 1);
+    let mut buf = [b'0'; 20];
+    let mut i = len;
     while n >= 100 {
         let pair = (n % 100) as usize * 2;
         n /= 100;
@@ -625,17 +630,14 @@ fn push_u64(line: &mut Vec<u8>, mut n: u64) {
     }
     if n >= 10 {
         let pair = n as usize * 2;
-        i -= 2;
-        buf[i] = DIGIT_PAIRS[pair];
-        buf[i + 1] = DIGIT_PAIRS[pair + 1];
+        buf[0] = DIGIT_PAIRS[pair];
+        buf[1] = DIGIT_PAIRS[pair + 1];
     } else {
-        i -= 1;
-        buf[i] = b'0' + n as u8;
+        buf[0] = b'0' + n as u8;
     }
-    line.reserve(buf.len());
-    for &digit in &buf[i..] {
-        line.push(digit);
-    }
+    let at = line.len();
+    line.extend_from_slice(&buf);
+    line.truncate(at + len);
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -933,6 +935,21 @@ mod tests {
                 "frame, 3 bytes",
             ]
         );
+    }
+
+    #[test]
+    fn numbers_are_written_as_std_writes_them() {
+        let mut edges = vec![0, u64::MAX, u64::MAX - 1];
+        for p in 1..20u32 {
+            let t = 10u64.pow(p);
+            edges.extend([t - 1, t, t + 1]);
+        }
+        edges.extend((0..5000).map(|i| i * 7919 % 100_003));
+        for n in edges {
+            let mut line = b"x".to_vec();
+            push_u64(&mut line, n);
+            assert_eq!(line, format!("x{n}").into_bytes(), "{n}");
+        }
     }
 
     #[test]
