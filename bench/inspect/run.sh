@@ -182,3 +182,14 @@ for mix in "${MIXES[@]}"; do
         "$mix" "$n" "$(yes_no "$n" 1000000 ge)" "$t" "$(yes_no "$t" 2 ge)" "$s" "$(yes_no "$s" 20 ge)" \
         "${RSS[netdojo.$mix]}" "$(yes_no "${RSS[netdojo.$mix]}" 50 lt)"
 done
+echo
+# The same ratios within each run (netdojo and its peer back to back), which
+# a noisy neighbour disturbs less than medians taken across runs.
+for mix in "${MIXES[@]}"; do
+    for peer in tcpdump tshark; do
+        printf -- '- %s mix, netdojo ÷ %s, run by run: %s\n' "$mix" "$peer" "$(awk -F'\t' -v m="$mix" -v p="$peer" '
+            $2 == m && $1 == "netdojo" { n[$3] = $5 }
+            $2 == m && $1 == p { t[$3] = $5 }
+            END { for (r = 1; r in n; r++) printf "%s%.2fx", (r > 1 ? ", " : ""), t[r] / n[r] }' "$RESULTS")"
+    done
+done
