@@ -2,7 +2,7 @@
 # The packet inspector's speed and memory: `netdojo inspect --summary` against
 # tcpdump and tshark reading the same 1,000,000-packet captures, in one run.
 #
-#   bash bench/inspect/run.sh          (from anywhere; about 20 minutes on 2 cores)
+#   bash bench/inspect/run.sh          (from anywhere; about 15 minutes on 2 cores)
 #   REPS=5 bash bench/inspect/run.sh   more runs per figure
 #
 # Most of the time goes to tcpdump on the large mix: with a million distinct
