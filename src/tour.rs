@@ -318,6 +318,7 @@ fn packets(reporter: &Reporter, cmp: &lab::Comparison) -> Option<PacketFacts> {
         link: LinkType::Ethernet,
         data: record.bytes.clone(),
         original_len: record.bytes.len(),
+        comments: Vec::new(),
     };
     let d = inspect::dissect::dissect(&frame);
     let total = frame.data.len();

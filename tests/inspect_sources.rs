@@ -38,6 +38,7 @@ fn sample_frames() -> Vec<Frame> {
             link: LinkType::Ethernet,
             original_len,
             data,
+            comments: Vec::new(),
         });
     };
     let mac_a = [2, 0, 0, 0, 0, 1];
@@ -292,6 +293,7 @@ fn pcapng_with_two_link_types_gives_each_frame_its_own() {
             link: LinkType::RawIp,
             data: f.data[14..].to_vec(),
             original_len: f.original_len - 14,
+            comments: Vec::new(),
         })
         .collect();
     write_pcap(&raw, &raw_frames);
@@ -751,6 +753,7 @@ fn the_json_view_gives_each_frame_of_a_pcapng_its_link_and_lengths() {
             .map(|b| u8::from_str_radix(b, 16).unwrap())
             .collect(),
         original_len: 20,
+        comments: Vec::new(),
     };
     write_pcap(&raw, &[raw_frame]);
     let merged = dir.join("merged.pcapng");

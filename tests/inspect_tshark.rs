@@ -2,11 +2,17 @@
 //!
 //! Pcaps are written here from every built-in example and from frames scapy
 //! makes (VLAN and QinQ, IPv6 extension headers, TCP options, DNS over UDP
-//! and TCP, ARP, fragments, ICMP errors, malformed frames), then read by
-//! netdojo's reader and by `tshark -T fields`. They must agree on the
-//! EtherType, VLAN id, IP addresses, TTL and protocol, IPv6 addresses, TCP
-//! ports, flags, absolute sequence and acknowledgment numbers, UDP ports and
-//! length, ARP opcode, DNS query name, and malformed-or-not.
+//! and TCP, ARP, fragments, ICMP errors, malformed frames), then read twice
+//! by netdojo — by the binary, `netdojo --json inspect FILE`, whose JSON
+//! fields are what a user sees, and by the library's `facts()` and
+//! `dissect()` — and once by `tshark -T fields`. Both of netdojo's readings
+//! must agree with tshark's on the frame count, EtherType, VLAN id, IP
+//! addresses, TTL and protocol, IPv6 addresses, TCP ports, flags, absolute
+//! sequence and acknowledgment numbers, UDP ports and length, ARP opcode,
+//! DNS query name, and malformed-or-not.
+//!
+//! The pcapng comments `netdojo compare --pcap` writes (what its simulated
+//! link did to each frame) are compared with tshark's `frame.comment`.
 //!
 //! tshark runs with reassembly off (`ip.defragment`, `ipv6.defragment`), so
 //! each fragment is compared as it is, and takes each field's first
@@ -18,7 +24,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::peer;
+use serde_json::Value;
+
+use common::{json_lines, netdojo, peer};
 use netdojo::inspect::dissect::{dissect, facts};
 use netdojo::inspect::examples;
 use netdojo::inspect::model::{Dissection, Facts, Frame, LinkType, Protocols, TransportFacts};
@@ -314,38 +322,232 @@ fn malformed(d: &Dissection) -> bool {
     })
 }
 
-/// Compares one pcap, returning the disagreements.
+/// One frame as netdojo read it, in tshark's terms.
+struct Ours {
+    number: u64,
+    /// tshark field → value; `None` where the two differ by design.
+    fields: HashMap<&'static str, Option<String>>,
+    /// The outer VLAN tag's id.
+    vlan_id: Option<u16>,
+    /// Where dissection stopped, for the message.
+    stop: Option<String>,
+}
+
+/// netdojo's library on a pcap: the reader, `facts()` and `dissect()`.
+fn from_library(pcap: &Path) -> Vec<Ours> {
+    read_frames(pcap)
+        .iter()
+        .map(|frame| {
+            let f = facts(frame);
+            let d = dissect(frame);
+            Ours {
+                number: frame.number,
+                fields: ours(frame, &f, &d),
+                vlan_id: f.vlan_id,
+                stop: d.stop.as_ref().map(|s| s.to_string()),
+            }
+        })
+        .collect()
+}
+
+/// netdojo's binary on a pcap: `netdojo --json inspect FILE`, read back
+/// from the fields a user sees.
+fn from_binary(pcap: &Path) -> Vec<Ours> {
+    let out = netdojo()
+        .args(["--json", "inspect"])
+        .arg(pcap)
+        .output()
+        .expect("run netdojo");
+    assert!(
+        out.status.success(),
+        "netdojo inspect failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json_lines(&out.stdout).iter().map(ours_from_json).collect()
+}
+
+/// The first layer of this protocol in a frame's JSON.
+fn layer<'a>(frame: &'a Value, protocol: &str) -> Option<&'a Value> {
+    frame["layers"]
+        .as_array()?
+        .iter()
+        .find(|l| l["protocol"] == protocol)
+}
+
+/// A field's value, up to the first space: `80 (http)` is `80`, `27 bytes`
+/// is `27`, `0x0800 (IPv4)` is `0x0800`.
+fn value(layer: Option<&Value>, name: &str) -> String {
+    full_value(layer, name)
+        .split(' ')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn full_value(layer: Option<&Value>, name: &str) -> String {
+    layer
+        .and_then(|l| l["fields"].as_array())
+        .and_then(|fields| fields.iter().find(|f| f["name"] == name))
+        .and_then(|f| f["value"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// TCP's flags byte from their names (`SYN, ACK`), as tshark prints it.
+fn flag_bits(names: &str) -> String {
+    const BITS: [(&str, u8); 8] = [
+        ("FIN", 0x01),
+        ("SYN", 0x02),
+        ("RST", 0x04),
+        ("PSH", 0x08),
+        ("ACK", 0x10),
+        ("URG", 0x20),
+        ("ECE", 0x40),
+        ("CWR", 0x80),
+    ];
+    let bits = names
+        .split(", ")
+        .filter_map(|n| BITS.iter().find(|(name, _)| *name == n).map(|(_, b)| *b))
+        .fold(0u8, |a, b| a | b);
+    format!("0x{bits:04x}")
+}
+
+/// What `netdojo --json inspect` says, in tshark's terms: the same
+/// choices as [`ours`], made from the JSON alone.
+fn ours_from_json(frame: &Value) -> Ours {
+    let mut m: HashMap<&'static str, Option<String>> = HashMap::new();
+    let mut put = |k: &'static str, v: String| {
+        m.insert(k, Some(v));
+    };
+    let number = frame["frame"].as_u64().expect("frame number");
+    put("frame.number", number.to_string());
+    let tags: Vec<&Value> = frame["layers"]
+        .as_array()
+        .map(|ls| {
+            ls.iter()
+                .filter(|l| l["protocol"] == "802.1Q VLAN")
+                .collect()
+        })
+        .unwrap_or_default();
+    if frame["link"] == "ethernet" {
+        match tags.last() {
+            // The payload's type is in the innermost tag.
+            Some(inner) => put("vlan.etype", value(Some(inner), "Type")),
+            None => put("eth.type", value(layer(frame, "Ethernet II"), "Type")),
+        }
+    }
+    if frame["link"] == "linux_sll" {
+        put(
+            "sll.etype",
+            value(layer(frame, "Linux cooked capture"), "Protocol"),
+        );
+    }
+    let v4 = layer(frame, "IPv4");
+    let v6 = layer(frame, "IPv6");
+    put("ip.src", value(v4, "Source"));
+    put("ip.dst", value(v4, "Destination"));
+    put("ip.ttl", value(v4, "TTL"));
+    put("ip.proto", value(v4, "Protocol"));
+    put("ipv6.src", value(v6, "Source"));
+    put("ipv6.dst", value(v6, "Destination"));
+    put("ipv6.hlim", value(v6, "Hop limit"));
+
+    let (tcp, udp) = (layer(frame, "TCP"), layer(frame, "UDP"));
+    let icmp = layer(frame, "ICMP").or_else(|| layer(frame, "ICMPv6"));
+    let stopped_at_transport = frame["stop"]["layer"] == 4;
+    // As in `ours`: leave transport out where tshark reads a header netdojo
+    // refuses, and for ICMP, whose quoted packet tshark also reads.
+    let tcp_unreadable = tcp.is_none() && udp.is_none() && icmp.is_none() && stopped_at_transport;
+    if !tcp_unreadable && icmp.is_none() {
+        put("tcp.srcport", value(tcp, "Source port"));
+        put("tcp.dstport", value(tcp, "Destination port"));
+        put(
+            "tcp.flags",
+            tcp.map(|_| flag_bits(&full_value(tcp, "Flags")))
+                .unwrap_or_default(),
+        );
+        put("tcp.seq_raw", value(tcp, "Sequence number"));
+        put("tcp.ack_raw", value(tcp, "Acknowledgment number"));
+        put("udp.srcport", value(udp, "Source port"));
+        put("udp.dstport", value(udp, "Destination port"));
+        put("udp.length", value(udp, "Length"));
+    }
+    put("arp.opcode", value(layer(frame, "ARP"), "Operation"));
+    put(
+        "dns.qry.name",
+        full_value(layer(frame, "DNS"), "Question")
+            .split(": type ")
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    );
+    let stop = &frame["stop"];
+    let reason = stop["reason"].as_str().unwrap_or_default();
+    let malformed = !stop.is_null()
+        && stop["snap_length"] == false
+        && (reason.contains(" header needs ") || reason.starts_with("UDP length says"));
+    put(
+        "_ws.malformed",
+        if malformed { "yes" } else { "" }.to_string(),
+    );
+    Ours {
+        number,
+        fields: m,
+        vlan_id: tags
+            .first()
+            .and_then(|t| value(Some(t), "VLAN ID").parse().ok()),
+        stop: (!stop.is_null()).then(|| {
+            format!(
+                "{} at L{}: {reason}",
+                stop["state"].as_str().unwrap_or("?"),
+                stop["layer"]
+            )
+        }),
+    }
+}
+
+/// Compares one pcap, read by the binary and by the library, with tshark;
+/// returns how many frames there were and the disagreements.
 fn compare(tshark: &Path, pcap: &Path) -> (usize, Vec<String>) {
-    let frames = read_frames(pcap);
     let rows = tshark_rows(tshark, pcap);
+    let binary = from_binary(pcap);
+    let library = from_library(pcap);
+    let mut problems = compare_with(pcap, "netdojo --json", &binary, &rows);
+    problems.extend(compare_with(pcap, "netdojo's library", &library, &rows));
+    (binary.len(), problems)
+}
+
+fn compare_with(
+    pcap: &Path,
+    who: &str,
+    frames: &[Ours],
+    rows: &[HashMap<&'static str, String>],
+) -> Vec<String> {
+    let file = pcap.file_name().unwrap_or_default().to_string_lossy();
     let mut problems = Vec::new();
     if rows.len() != frames.len() {
         problems.push(format!(
-            "{}: tshark read {} frames, netdojo {}",
-            pcap.display(),
+            "{file}: tshark read {} frames, {who} {}",
             rows.len(),
             frames.len()
         ));
     }
-    for (frame, row) in frames.iter().zip(&rows) {
-        let f = facts(frame);
-        let d = dissect(frame);
-        for (key, want) in ours(frame, &f, &d) {
+    for (ours, row) in frames.iter().zip(rows) {
+        for (key, want) in &ours.fields {
             let Some(want) = want else { continue };
             let got = row.get(key).cloned().unwrap_or_default();
-            let same = match key {
+            let same = match *key {
                 "_ws.malformed" => got.is_empty() == want.is_empty(),
                 // tshark's tcp.flags has 12 bits; netdojo keeps the low 8.
-                "tcp.flags" => number(&got).map(|n| n & 0xff) == number(&want),
-                "eth.type" | "vlan.etype" | "sll.etype" => number(&got) == number(&want),
-                _ => got == want,
+                "tcp.flags" => number(&got).map(|n| n & 0xff) == number(want),
+                "eth.type" | "vlan.etype" | "sll.etype" => number(&got) == number(want),
+                _ => got == *want,
             };
             if !same {
                 problems.push(format!(
-                    "{} frame {}: {key}: tshark {got:?}, netdojo {want:?}{}",
-                    pcap.file_name().unwrap_or_default().to_string_lossy(),
-                    frame.number,
-                    d.stop
+                    "{file} frame {}: {key}: tshark {got:?}, {who} {want:?}{}",
+                    ours.number,
+                    ours.stop
                         .as_ref()
                         .map(|s| format!(" ({s})"))
                         .unwrap_or_default()
@@ -353,7 +555,7 @@ fn compare(tshark: &Path, pcap: &Path) -> (usize, Vec<String>) {
             }
         }
         // Tags: QinQ's outer tag is 802.1ad, which tshark names apart.
-        if let Some(id) = f.vlan_id {
+        if let Some(id) = ours.vlan_id {
             let outer = if row["eth.type"] == "0x88a8" {
                 &row["ieee8021ad.id"]
             } else {
@@ -361,18 +563,18 @@ fn compare(tshark: &Path, pcap: &Path) -> (usize, Vec<String>) {
             };
             if *outer != id.to_string() {
                 problems.push(format!(
-                    "frame {}: VLAN id: tshark {outer:?}, netdojo {id}",
-                    frame.number
+                    "{file} frame {}: VLAN id: tshark {outer:?}, {who} {id}",
+                    ours.number
                 ));
             }
         } else if !row["vlan.id"].is_empty() {
             problems.push(format!(
-                "frame {}: tshark sees VLAN {}",
-                frame.number, row["vlan.id"]
+                "{file} frame {}: tshark sees VLAN {}, {who} none",
+                ours.number, row["vlan.id"]
             ));
         }
     }
-    (frames.len(), problems)
+    problems
 }
 
 #[test]
@@ -398,6 +600,40 @@ fn examples_agree_with_tshark() {
         snapped.number = frames.len() as u64 + 1;
         frames.push(snapped);
     }
+    // The IP examples again under Linux cooked capture v2 (276, what
+    // `tcpdump -i any` writes) and OpenBSD's loopback (108), which tshark
+    // reads with dissectors of its own.
+    let mut rewrapped = 0;
+    for (link, header) in [
+        (
+            LinkType::Other(276),
+            &[
+                8, 0, 0, 0, 0, 0, 0, 1, 0, 1, 4, 6, 2, 0, 0, 0, 0, 0x0a, 0, 0,
+            ][..],
+        ),
+        (LinkType::Other(108), &[0, 0, 0, 2][..]),
+    ] {
+        let frames: Vec<Frame> = examples::all()
+            .iter()
+            .map(|e| (e.build)())
+            .filter(|f| f.link == LinkType::Ethernet && f.data.get(12..14) == Some(&[8, 0]))
+            .enumerate()
+            .map(|(i, f)| {
+                let mut data = header.to_vec();
+                data.extend_from_slice(&f.data[14..]);
+                Frame {
+                    number: i as u64 + 1,
+                    link,
+                    original_len: data.len(),
+                    data,
+                    ..f
+                }
+            })
+            .collect();
+        rewrapped += frames.len();
+        by_link.push((link, frames));
+    }
+    assert!(rewrapped >= 20, "{rewrapped} frames rewrapped");
     let mut problems = Vec::new();
     let mut total = 0;
     for (link, frames) in &by_link {
@@ -407,7 +643,7 @@ fn examples_agree_with_tshark() {
         total += n;
         problems.extend(p);
     }
-    assert_eq!(total, examples::all().len() + 1);
+    assert_eq!(total, examples::all().len() + 1 + rewrapped);
     assert!(
         problems.is_empty(),
         "netdojo and tshark disagree:\n{}",
@@ -479,4 +715,158 @@ fn any_capture_agrees_with_tshark() {
         "netdojo and tshark disagree:\n{}",
         problems.join("\n")
     );
+}
+
+/// tshark's `frame.comment`s for each frame, in order.
+fn tshark_comments(tshark: &Path, pcap: &Path) -> Vec<Vec<String>> {
+    // Comments may hold commas and spaces; a control character cannot be in
+    // any comment netdojo writes, so it separates them.
+    let out = Command::new(tshark)
+        .arg("-r")
+        .arg(pcap)
+        .args(["-T", "fields", "-e", "frame.comment"])
+        .args(["-E", "occurrence=a", "-E", "aggregator=\u{1}"])
+        .output()
+        .expect("run tshark");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("UTF-8")
+        .lines()
+        .map(|l| {
+            l.split('\u{1}')
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn compare_pcap_comments_agree_with_tshark() {
+    let Some(tshark) = peer("tshark") else { return };
+    let dir = scratch("comments");
+    let pcap = dir.join("compare.pcapng");
+    // A link that loses, duplicates, holds back and corrupts frames, so
+    // each kind of comment is written.
+    let out = netdojo()
+        .args(["--json", "compare", "--messages", "40", "--size", "200"])
+        .args([
+            "--loss",
+            "20",
+            "--duplicate",
+            "10",
+            "--reorder",
+            "10",
+            "--corrupt",
+            "5",
+        ])
+        .args(["--seed", "7", "--pcap"])
+        .arg(&pcap)
+        .output()
+        .expect("run netdojo compare");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut files = vec![pcap.clone()];
+    // And a second comment on a frame that has one, and a first on one
+    // that has none, as a person adds them in Wireshark.
+    if let Some(editcap) = peer("editcap") {
+        let edited = dir.join("edited.pcapng");
+        let status = Command::new(editcap)
+            .args([
+                "-a",
+                "3:checked by hand",
+                "-a",
+                "5:a second note, with a comma",
+            ])
+            .arg(&pcap)
+            .arg(&edited)
+            .status()
+            .expect("run editcap");
+        assert!(status.success());
+        files.push(edited);
+    }
+    for file in &files {
+        let theirs = tshark_comments(&tshark, file);
+        let out = netdojo()
+            .args(["--json", "inspect"])
+            .arg(file)
+            .output()
+            .expect("run netdojo inspect");
+        assert!(out.status.success());
+        let frames = json_lines(&out.stdout);
+        let ours: Vec<Vec<String>> = frames
+            .iter()
+            .map(|f| {
+                f["comments"]
+                    .as_array()
+                    .expect("a comments array on every frame")
+                    .iter()
+                    .map(|c| c.as_str().expect("a string").to_string())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(ours, theirs, "{}", file.display());
+        let lost = theirs
+            .iter()
+            .filter(|c| c.iter().any(|c| c.contains("lost by the link")))
+            .count();
+        assert!(lost > 0, "the link lost nothing: {theirs:?}");
+        for kind in ["duplicated by the link", "held back", "flipped on the link"] {
+            assert!(
+                theirs.iter().flatten().any(|c| c.contains(kind)),
+                "no {kind:?} comment in {theirs:?}"
+            );
+        }
+
+        // --summary ends each such line with the comment; the tree puts it
+        // under the frame's header.
+        let summary = netdojo()
+            .args(["inspect", "--summary"])
+            .arg(file)
+            .output()
+            .unwrap();
+        let summary = String::from_utf8(summary.stdout).unwrap();
+        assert_eq!(
+            summary
+                .lines()
+                .filter(|l| l.contains("  [comment: lost by the link (--loss)]"))
+                .count(),
+            lost,
+            "{summary}"
+        );
+        let tree = netdojo().args(["inspect"]).arg(file).output().unwrap();
+        let tree = String::from_utf8(tree.stdout).unwrap();
+        for (i, comments) in theirs.iter().enumerate() {
+            let block = tree
+                .split("\n\n")
+                .find(|b| b.starts_with(&format!("Frame {} ·", i + 1)))
+                .unwrap_or_else(|| panic!("no frame {} in the tree", i + 1));
+            let shown: Vec<&str> = block
+                .lines()
+                .skip(1)
+                .map_while(|l| l.strip_prefix("    Comment: "))
+                .collect();
+            assert_eq!(shown, *comments, "frame {}", i + 1);
+        }
+    }
+    if files.len() == 2 {
+        let edited = tshark_comments(&tshark, &files[1]);
+        assert!(
+            edited[2].contains(&"checked by hand".to_string()),
+            "{:?}",
+            edited[2]
+        );
+        assert!(
+            edited[4].len() >= 2,
+            "frame 5 has two comments: {:?}",
+            edited[4]
+        );
+    }
 }

@@ -138,6 +138,7 @@ fn main() -> anyhow::Result<()> {
             link: LinkType::Ethernet,
             original_len: buf.len(),
             data: buf.clone(),
+            comments: Vec::new(),
         })?;
     }
     writer.finish()?;

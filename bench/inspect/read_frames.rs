@@ -82,6 +82,7 @@ fn read_with_pcap_parser(file: &str) -> anyhow::Result<(u64, u64)> {
                             link,
                             original_len: b.origlen as usize,
                             data: b.data.to_vec(),
+                            comments: Vec::new(),
                         };
                         let frame = std::hint::black_box(frame);
                         bytes += frame.data.len() as u64;

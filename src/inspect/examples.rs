@@ -168,6 +168,7 @@ fn frame(link: LinkType, data: Vec<u8>) -> Frame {
         link,
         original_len: data.len(),
         data,
+        comments: Vec::new(),
     }
 }
 

@@ -70,6 +70,10 @@ pub struct Frame {
     /// The frame's length on the wire; more than `data.len()` when the
     /// capture's snap length cut it.
     pub original_len: usize,
+    /// Comments the capture attached to this frame (pcapng's `opt_comment`
+    /// on a packet block; Wireshark's `frame.comment`). Empty almost
+    /// always, and then it costs no allocation.
+    pub comments: Vec<String>,
 }
 
 impl Frame {
@@ -116,11 +120,27 @@ pub struct Stop {
     pub reason: String,
     /// Whether it is the capture's snap length, not the frame, that is short.
     pub snap_length: bool,
+    /// Whether a header holds a value its protocol does not allow (or a
+    /// length that contradicts another), rather than the frame simply
+    /// ending too soon: `malformed at`, not `truncated at`.
+    pub malformed: bool,
+}
+
+impl Stop {
+    /// `truncated` when the frame ran out of bytes, `malformed` when a
+    /// header is wrong.
+    pub fn state(&self) -> &'static str {
+        if self.malformed {
+            "malformed"
+        } else {
+            "truncated"
+        }
+    }
 }
 
 impl std::fmt::Display for Stop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "truncated at {}: {}", self.layer, self.reason)?;
+        write!(f, "{} at {}: {}", self.state(), self.layer, self.reason)?;
         if self.snap_length {
             write!(f, " (the capture's snap length cut the frame)")?;
         }
@@ -253,6 +273,9 @@ pub struct Facts {
     pub transport: Option<TransportFacts>,
     /// Dissection stopped early (truncated or malformed) at this layer.
     pub stopped_at: Option<Layer>,
+    /// Whether that stop is a malformed header rather than a frame that
+    /// ends too soon (see [`Stop::malformed`]).
+    pub stop_malformed: bool,
     /// Bytes captured and bytes on the wire.
     pub captured_len: usize,
     pub original_len: usize,

@@ -330,6 +330,18 @@ impl LadderTracker {
             marks.push(Mark::ZeroWindow);
         }
 
+        // The client's first ACK of the SYN-ACK completes the handshake,
+        // whether or not it already carries data (or a FIN): a client may
+        // send its request in the third segment. Only a bare ACK is drawn as
+        // a handshake row; one with data is drawn as the data it carries.
+        let completes_handshake = from_client
+            && !syn
+            && !rst
+            && has_ack
+            && !me.sent_data
+            && !self.summary.handshake_ack
+            && self.summary.syn_ack
+            && rel_ack == Some(1);
         let kind = if rst {
             SegmentKind::Reset
         } else if syn {
@@ -338,12 +350,7 @@ impl LadderTracker {
             SegmentKind::Fin
         } else if len > 0 {
             SegmentKind::Data
-        } else if from_client
-            && !me.sent_data
-            && !self.summary.handshake_ack
-            && self.summary.syn_ack
-            && rel_ack == Some(1)
-        {
+        } else if completes_handshake {
             SegmentKind::Handshake
         } else {
             SegmentKind::Ack
@@ -372,9 +379,9 @@ impl LadderTracker {
         match kind {
             SegmentKind::Handshake if syn && has_ack => s.syn_ack = true,
             SegmentKind::Handshake if syn => s.syn = true,
-            SegmentKind::Handshake => s.handshake_ack = true,
             _ => {}
         }
+        s.handshake_ack |= completes_handshake;
         if fin {
             if from_client {
                 s.fin_from_client = true;
@@ -439,6 +446,52 @@ mod tests {
         );
         assert!(rows.iter().all(|r| r.marks.is_empty()));
         assert_eq!(rows[4].time, Some(Duration::from_millis(4)));
+    }
+
+    #[test]
+    fn a_third_ack_that_carries_data_completes_the_handshake() {
+        // The client sends its request in the segment that acknowledges the
+        // SYN-ACK: the handshake was fully seen, and the row is the data.
+        let mut t = LadderTracker::new();
+        let segs: [(bool, u32, u32, u8, &[u8]); 4] = [
+            (true, 1000, 0, S, b""),
+            (false, 5000, 1001, S | A, b""),
+            (true, 1001, 5001, P | A, b"GET / HTTP/1.1\r\n\r\n"),
+            (false, 5001, 1019, A, b""),
+        ];
+        let kinds: Vec<_> = segs
+            .iter()
+            .enumerate()
+            .map(|(i, (c, seq, ack, flags, payload))| {
+                let (frame, facts) = segment(i as u64 + 1, *c, *seq, *ack, *flags, payload);
+                t.segment(*c, &TcpSegment::from_frame(&frame, &facts).unwrap())
+                    .kind
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                SegmentKind::Handshake,
+                SegmentKind::Handshake,
+                SegmentKind::Data,
+                SegmentKind::Ack
+            ]
+        );
+        let s = t.summary();
+        assert!(s.syn && s.syn_ack && s.handshake_ack, "{s:?}");
+    }
+
+    #[test]
+    fn a_later_ack_of_one_does_not_complete_a_handshake_without_a_syn_ack() {
+        let mut t = LadderTracker::new();
+        for (i, (c, seq, ack, flags)) in [(true, 1000, 0, S), (true, 1001, 5001, A)]
+            .into_iter()
+            .enumerate()
+        {
+            let (frame, facts) = segment(i as u64 + 1, c, seq, ack, flags, b"");
+            t.segment(c, &TcpSegment::from_frame(&frame, &facts).unwrap());
+        }
+        assert!(!t.summary().handshake_ack);
     }
 
     #[test]

@@ -325,6 +325,7 @@ pub(crate) mod testing {
             link: LinkType::RawIp,
             data: payload.to_vec(),
             original_len: 40 + payload.len(),
+            comments: Vec::new(),
         };
         let facts = Facts {
             protocols: Protocols(Protocols::IPV4 | Protocols::TCP),
@@ -442,6 +443,7 @@ mod tests {
                     link: if raw { LinkType::RawIp } else { LinkType::Ethernet },
                     original_len: data.len(),
                     data,
+                    comments: Vec::new(),
                 };
                 let facts = crate::inspect::dissect::facts(&frame);
                 stats.add(&frame, &facts);

@@ -186,8 +186,8 @@ pub struct ProtocolRow {
 struct ConvCounts {
     /// The key's first endpoint is A (the first sender) when set.
     low_is_a: bool,
-    /// Whether the frames had times; then `first` and `last` hold them, as
-    /// nanoseconds since the epoch.
+    /// Whether the frames had times; then `first` and `last` hold the
+    /// earliest and the latest, as nanoseconds since the epoch.
     timed: bool,
     a_to_b: Counts,
     b_to_a: Counts,
@@ -215,12 +215,17 @@ impl ConvCounts {
         } else {
             self.b_to_a.add(bytes);
         }
+        // Earliest and latest, not first and last seen: a merged capture
+        // (two pcapng interfaces, each starting its own clock) goes back
+        // in time, as the totals already allow for.
         if let Some(t) = time.map(nanos) {
             if !self.timed {
                 self.timed = true;
                 self.first = t;
+                self.last = t;
             }
-            self.last = t;
+            self.first = self.first.min(t);
+            self.last = self.last.max(t);
         }
     }
 
@@ -552,6 +557,7 @@ mod tests {
             link: LinkType::Ethernet,
             data: vec![0; 42 + payload],
             original_len: 42 + payload,
+            comments: Vec::new(),
         };
         let mut protocols = Protocols(Protocols::ETHERNET | Protocols::IPV4 | Protocols::UDP);
         if dns {
@@ -575,6 +581,23 @@ mod tests {
     }
 
     #[test]
+    fn a_conversation_spans_its_earliest_to_its_latest_frame() {
+        // Two pcapng interfaces each start their own clock, as `netdojo
+        // compare --pcap` writes them: the capture goes back in time.
+        let mut stats = Stats::new();
+        for (n, secs) in [(1, 10), (2, 14), (3, 11)] {
+            let (mut f, x) = udp_frame(n, "10.0.0.1:5000", "10.0.0.2:7001", 10, false);
+            f.timestamp = Some(Duration::from_secs(secs));
+            stats.add(&f, &x);
+        }
+        let report = stats.report();
+        let conv = &report.udp.top[0];
+        assert_eq!(conv.start, Some(Duration::ZERO));
+        assert_eq!(conv.duration, Some(Duration::from_secs(4)));
+        assert_eq!(report.ip.top[0].duration, Some(Duration::from_secs(4)));
+    }
+
+    #[test]
     fn the_hierarchy_counts_each_frame_at_every_level() {
         let mut stats = Stats::new();
         let (f, x) = udp_frame(1, "10.0.0.1:5353", "10.0.0.2:53", 30, true);
@@ -589,6 +612,7 @@ mod tests {
             link: LinkType::Ethernet,
             data: vec![0; 42],
             original_len: 60,
+            comments: Vec::new(),
         };
         let arp_facts = Facts {
             protocols: Protocols(Protocols::ETHERNET | Protocols::ARP),

@@ -18,7 +18,9 @@ use std::ops::Range;
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
-use super::{Builder, LayerBuilder, Sliced, be16, hex_preview, offset_in};
+use etherparse::LaxSlicedPacket;
+
+use super::{Builder, LayerBuilder, Sliced, be16, hex_preview, network, offset_in};
 use crate::inspect::model::Protocols;
 use crate::layer::Layer;
 
@@ -213,6 +215,12 @@ fn ws_frame(p: &[u8]) -> Option<WsFrame> {
 
 /// Complete, well-formed WebSocket frames and nothing else.
 fn looks_like_websocket(p: &[u8]) -> bool {
+    // RSV2 and RSV3 set: not a frame (`ws_frame` says so too). Checked here
+    // first because this guess runs on every TCP payload that is nothing
+    // else, and most bytes fail it.
+    if p.first().is_some_and(|b| b & 0x30 != 0) {
+        return false;
+    }
     let mut at = 0;
     let mut frames = 0;
     while at < p.len() {
@@ -268,6 +276,14 @@ pub(super) fn dissect(sliced: &Sliced<'_>, end: usize, out: &mut Builder<'_>) {
             .as_ref()
             .and_then(|p| p.ip_payload())
             .is_some_and(|p| p.fragmented);
+        if fragment && transport.is_none() {
+            // A later fragment: a piece of the IP datagram's payload, in
+            // the middle of (say) a UDP datagram, with no header of its own
+            // above IP. It belongs to the network layer until reassembly.
+            if let Some(packet) = &sliced.packet {
+                return push_fragment(out, out.cursor..end, packet);
+            }
+        }
         let what = match (transport, &sliced.packet) {
             (Some(_), _) => "Payload",
             (None, _) if fragment => "Fragment data",
@@ -287,6 +303,45 @@ pub(super) fn dissect(sliced: &Sliced<'_>, end: usize, out: &mut Builder<'_>) {
         };
         push_payload(out, out.cursor..end, Layer::Application, what, note);
     }
+}
+
+/// The data of a fragment that is not the first: bytes of the IP payload
+/// from its fragment offset on, drawn at L3, since no layer above IP can
+/// read them before the fragments are put back together.
+fn push_fragment(out: &mut Builder<'_>, range: Range<usize>, packet: &LaxSlicedPacket<'_>) {
+    let bytes = out.data.get(range.clone()).unwrap_or_default();
+    let carried = packet.ip_payload().map(|p| p.ip_number);
+    let whose = match carried {
+        Some(etherparse::IpNumber::UDP) => "UDP datagram",
+        Some(etherparse::IpNumber::TCP) => "TCP segment",
+        Some(etherparse::IpNumber::ICMP) => "ICMP message",
+        Some(etherparse::IpNumber::IPV6_ICMP) => "ICMPv6 message",
+        _ => "IP payload",
+    };
+    let from = network::fragment_offset_bytes(packet);
+    let mut view = LayerBuilder::new(Layer::Network, "Fragment data", range.clone());
+    let position = match from {
+        Some(from) if !bytes.is_empty() => format!(
+            "bytes {from}..{} of a fragmented {whose}",
+            from + bytes.len()
+        ),
+        _ => format!("{} bytes of a fragmented {whose}", bytes.len()),
+    };
+    view.summary(format!(
+        "{position}, not application data: the receiver's IP layer puts the fragments back \
+         together before anything above it reads them"
+    ));
+    let (name, value) = match printable_text(bytes) {
+        Some(t) => ("Text", preview_text(t)),
+        None => ("Bytes", hex_preview(bytes)),
+    };
+    view.field(
+        name,
+        value,
+        range,
+        "a piece of the original datagram's payload, placed at the fragment offset on reassembly",
+    );
+    out.push(view.finish());
 }
 
 /// Why a payload on a well-known port was not dissected.

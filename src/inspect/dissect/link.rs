@@ -75,6 +75,10 @@ const SLL2_LEN: usize = 20;
 /// since libpcap 1.10. The shared model has no variant for it, so it
 /// arrives as `LinkType::Other(276)`.
 pub(super) const LINKTYPE_LINUX_SLL2: u32 = 276;
+/// pcap's LINKTYPE_LOOP: OpenBSD's loopback, the same 4-byte address
+/// family as null (0) but always in network byte order. It also arrives
+/// as `LinkType::Other(108)`.
+pub(super) const LINKTYPE_LOOP: u32 = 108;
 
 impl SllHeader {
     /// SLL2 holds the same facts in another order, plus the interface
@@ -157,11 +161,14 @@ pub(super) fn slice_sll(data: &[u8]) -> Sliced<'_> {
 const AF_INET: u32 = 2;
 const AF_INET6: [u32; 4] = [10, 24, 28, 30];
 
-pub(super) fn slice_null(data: &[u8]) -> Sliced<'_> {
+pub(super) fn slice_null(data: &[u8], network_order: bool) -> Sliced<'_> {
     let Some(b) = data.get(..NULL_LEN) else {
         return Sliced::stopped(
             data,
-            LinkHeader::Null { family: 0 },
+            LinkHeader::Null {
+                family: 0,
+                network_order,
+            },
             StopAt {
                 layer: Layer::DataLink,
                 header: "loopback header",
@@ -175,8 +182,16 @@ pub(super) fn slice_null(data: &[u8]) -> Sliced<'_> {
             },
         );
     };
-    let family = null_family([b[0], b[1], b[2], b[3]]);
-    let link = LinkHeader::Null { family };
+    let b = [b[0], b[1], b[2], b[3]];
+    let family = if network_order {
+        u32::from_be_bytes(b)
+    } else {
+        null_family(b)
+    };
+    let link = LinkHeader::Null {
+        family,
+        network_order,
+    };
     if family == AF_INET || AF_INET6.contains(&family) {
         ip_from(data, link, NULL_LEN)
     } else {
@@ -257,9 +272,12 @@ pub(super) fn dissect(sliced: &Sliced<'_>, out: &mut Builder<'_>) {
         }
         LinkHeader::Sll(sll) => dissect_sll(&sll, out),
         LinkHeader::Sll2(sll, ifindex) => dissect_sll2(&sll, ifindex, out),
-        LinkHeader::Null { family } => {
+        LinkHeader::Null {
+            family,
+            network_order,
+        } => {
             if data.len() >= NULL_LEN {
-                dissect_null(family, out);
+                dissect_null(family, network_order, out);
             }
         }
         LinkHeader::RawIp | LinkHeader::Unreadable => {}
@@ -501,20 +519,26 @@ fn sll_direction(packet_type: u16) -> &'static str {
     }
 }
 
-fn dissect_null(family: u32, out: &mut Builder<'_>) {
+fn dissect_null(family: u32, network_order: bool, out: &mut Builder<'_>) {
     let name = match family {
         AF_INET => "IPv4",
         f if AF_INET6.contains(&f) => "IPv6",
         _ => "unknown",
     };
-    let mut view = LayerBuilder::new(Layer::DataLink, "Loopback (null)", 0..NULL_LEN);
+    let (protocol, meaning) = if network_order {
+        (
+            "Loopback (OpenBSD loop)",
+            "OpenBSD's loopback has no addresses, only the protocol family, in network byte order",
+        )
+    } else {
+        (
+            "Loopback (null)",
+            "BSD loopback has no addresses, only the protocol family, in the capturing host's byte order",
+        )
+    };
+    let mut view = LayerBuilder::new(Layer::DataLink, protocol, 0..NULL_LEN);
     view.summary(format!("address family {family} ({name})"));
-    view.field(
-        "Family",
-        format!("{family} ({name})"),
-        0..NULL_LEN,
-        "BSD loopback has no addresses, only the protocol family, in the capturing host's byte order",
-    );
+    view.field("Family", format!("{family} ({name})"), 0..NULL_LEN, meaning);
     out.push(view.finish());
 }
 

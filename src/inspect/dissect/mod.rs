@@ -9,7 +9,7 @@
 //!
 //! - [`link`]: Ethernet II, 802.1Q VLAN, ARP, Linux cooked capture (SLL
 //!   and SLL2, which `tcpdump -i any` writes today),
-//!   BSD loopback (null), and the Ethernet trailer.
+//!   BSD loopback (null, and OpenBSD's loop), and the Ethernet trailer.
 //! - [`network`]: IPv4 (options, fragments), IPv6 (extension headers),
 //!   ICMP, ICMPv6, IGMP.
 //! - [`transport`]: TCP (flags, options) and UDP.
@@ -21,6 +21,7 @@
 //! property test feeds random and mutated frames through both entry points.
 
 mod application;
+mod fast;
 mod link;
 mod network;
 mod transport;
@@ -39,7 +40,17 @@ use crate::layer::Layer;
 
 /// The few facts filters, summaries and conversations need, without
 /// allocating: this runs once per packet on the `--summary` hot path.
+/// Plain TCP and UDP over IP over Ethernet are read by hand ([`fast`]);
+/// everything else, and anything odd about those, by [`sliced_facts`].
 pub fn facts(frame: &Frame) -> Facts {
+    match fast::plain_facts(frame) {
+        Some(facts) => facts,
+        None => sliced_facts(frame),
+    }
+}
+
+/// [`facts`] through etherparse's lax slicing: every frame, however odd.
+fn sliced_facts(frame: &Frame) -> Facts {
     let data = frame.data.as_slice();
     let mut facts = Facts {
         captured_len: data.len(),
@@ -76,6 +87,7 @@ pub fn facts(frame: &Frame) -> Facts {
             .add(application::guess_udp(src_port, dst_port, bytes));
     }
     facts.stopped_at = sliced.stop.map(|s| s.layer);
+    facts.stop_malformed = sliced.stop.is_some_and(|s| !s.reason.is_shortfall());
     facts
 }
 
@@ -145,6 +157,7 @@ pub fn dissect(frame: &Frame) -> Dissection {
             layer: s.layer,
             reason: s.reason.to_string(),
             snap_length: snap && s.reason.is_shortfall(),
+            malformed: !s.reason.is_shortfall(),
         }),
     }
 }
@@ -158,9 +171,11 @@ pub(crate) enum LinkHeader {
     Sll(link::SllHeader),
     /// Linux cooked capture v2 (20 bytes), and its interface index.
     Sll2(link::SllHeader, u32),
-    /// BSD loopback: a 4-byte address family in the capturing host's order.
+    /// BSD loopback: a 4-byte address family in the capturing host's order
+    /// (LINKTYPE_NULL), or in network order (LINKTYPE_LOOP, OpenBSD).
     Null {
         family: u32,
+        network_order: bool,
     },
     RawIp,
     /// A link header too short to read; the stop says why.
@@ -202,7 +217,8 @@ pub(crate) fn slice_frame(data: &[u8], link_type: LinkType) -> Sliced<'_> {
             Err(e) => Sliced::stopped(data, LinkHeader::Ethernet, len_stop(&e)),
         },
         LinkType::RawIp => ip_from(data, LinkHeader::RawIp, 0),
-        LinkType::Null => link::slice_null(data),
+        LinkType::Null => link::slice_null(data, false),
+        LinkType::Other(link::LINKTYPE_LOOP) => link::slice_null(data, true),
         LinkType::LinuxSll => link::slice_sll(data),
         LinkType::Other(link::LINKTYPE_LINUX_SLL2) => link::slice_sll2(data),
         LinkType::Other(n) => Sliced::new(data, LinkHeader::Other(n), None),

@@ -151,6 +151,21 @@ pub(super) fn length_problems(packet: &LaxSlicedPacket<'_>) -> Option<StopAt> {
     })
 }
 
+/// Where a fragment's data goes in the original datagram's payload, in
+/// bytes: IPv4's fragment offset, or IPv6's fragment extension header's.
+pub(super) fn fragment_offset_bytes(packet: &LaxSlicedPacket<'_>) -> Option<usize> {
+    match &packet.net {
+        Some(LaxNetSlice::Ipv4(ip)) => {
+            Some(usize::from(ip.header().fragments_offset().value()) * 8)
+        }
+        Some(LaxNetSlice::Ipv6(ip)) => ipv6_extensions(ip).find_map(|ext| match ext {
+            Ipv6ExtensionSlice::Fragment(f) => Some(usize::from(f.fragment_offset().value()) * 8),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
 /// How many bytes the IP header says its payload has (after any extension
 /// headers), to compare with what the frame holds.
 pub(super) fn declared_payload_len(packet: &LaxSlicedPacket<'_>) -> Option<usize> {

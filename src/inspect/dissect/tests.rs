@@ -21,6 +21,7 @@ fn ethernet(data: Vec<u8>) -> Frame {
         link: LinkType::Ethernet,
         original_len: data.len(),
         data,
+        comments: Vec::new(),
     }
 }
 
@@ -141,7 +142,7 @@ fn each_example_has_the_layers_it_shows() {
         ),
         (
             "ipv4-fragment",
-            &[(2, "Ethernet II"), (3, "IPv4"), (7, "Fragment data")],
+            &[(2, "Ethernet II"), (3, "IPv4"), (3, "Fragment data")],
         ),
         (
             "truncated",
@@ -362,6 +363,11 @@ fn malformed_frames_say_what_is_wrong() {
         let d = dissect(&frame);
         assert_tiles(&frame, &d);
         assert_eq!(facts(&frame).stopped_at, d.stop.as_ref().map(|s| s.layer));
+        // --summary's `[malformed at ...]` and the tree's line agree.
+        assert_eq!(
+            facts(&frame).stop_malformed,
+            d.stop.as_ref().is_some_and(|s| s.malformed)
+        );
         d.stop.map(|s| s.to_string()).unwrap_or_default()
     };
     let syn = example("tcp-syn").data;
@@ -374,31 +380,31 @@ fn malformed_frames_say_what_is_wrong() {
     bad_ihl[14] = 0x43;
     assert_eq!(
         stop(bad_ihl),
-        "truncated at L3 Network: IPv4 header length (IHL) is 3, below the minimum of 5 (20 bytes)"
+        "malformed at L3 Network: IPv4 header length (IHL) is 3, below the minimum of 5 (20 bytes)"
     );
     let mut version = syn.clone();
     version[14] = 0x75;
     assert_eq!(
         stop(version),
-        "truncated at L3 Network: IP version is 7, only 4 and 6 exist"
+        "malformed at L3 Network: IP version is 7, only 4 and 6 exist"
     );
     let mut offset = syn.clone();
     offset[14 + 20 + 12] = 0x30;
     assert_eq!(
         stop(offset),
-        "truncated at L4 Transport: TCP data offset is 3, below the minimum of 5 (20 bytes)"
+        "malformed at L4 Transport: TCP data offset is 3, below the minimum of 5 (20 bytes)"
     );
     let mut short_total = syn.clone();
     short_total[16..18].copy_from_slice(&10u16.to_be_bytes());
     assert_eq!(
         stop(short_total),
-        "truncated at L3 Network: IPv4 total length is 10, shorter than the header itself"
+        "malformed at L3 Network: IPv4 total length is 10, shorter than the header itself"
     );
     let mut udp_long = example("udp-dns-query").data;
     udp_long[38..40].copy_from_slice(&100u16.to_be_bytes());
     assert_eq!(
         stop(udp_long),
-        "truncated at L4 Transport: UDP length says 100 bytes, the IPv4 payload has 41"
+        "malformed at L4 Transport: UDP length says 100 bytes, the IPv4 payload has 41"
     );
     let mut options_cut = syn.clone();
     options_cut.truncate(14 + 20 + 24);
@@ -412,6 +418,23 @@ fn malformed_frames_say_what_is_wrong() {
         stop(ip_cut),
         "truncated at L3 Network: IPv4 header needs 20 bytes, 12 present"
     );
+}
+
+#[test]
+fn a_later_fragment_is_network_data_not_application_data() {
+    let d = dissect(&example("ipv4-fragment"));
+    let data = d.layers.last().expect("layers");
+    assert_eq!(
+        (data.layer, data.protocol.as_ref()),
+        (Layer::Network, "Fragment data")
+    );
+    assert!(
+        data.summary
+            .starts_with("bytes 1480..1520 of a fragmented UDP datagram, not application data"),
+        "{}",
+        data.summary
+    );
+    assert!(facts(&example("ipv4-fragment")).transport.is_none());
 }
 
 #[test]
@@ -769,14 +792,107 @@ fn a_cut_ipv6_extension_header_is_not_read_past_the_end() {
         link: LinkType::RawIp,
         original_len: data.len(),
         data,
+        comments: Vec::new(),
     };
     let d = dissect(&frame);
     assert_tiles(&frame, &d);
     assert_eq!(
         d.stop.unwrap().to_string(),
-        "truncated at L3 Network: IPv6 extension header needs 48 bytes, the IPv6 payload length leaves 8"
+        "malformed at L3 Network: IPv6 extension header needs 48 bytes, the IPv6 payload length leaves 8"
     );
     assert_eq!(facts(&frame).stopped_at, Some(Layer::Network));
+}
+
+#[test]
+fn plain_frames_take_the_fast_path_and_odd_ones_do_not() {
+    for name in [
+        "tcp-syn",
+        "tcp-syn-ack",
+        "tcp-data",
+        "http-response",
+        "tcp-fin",
+        "udp-dns-query",
+        "ipv6-udp",
+        "websocket-text",
+        "tls-client-hello",
+    ] {
+        let frame = example(name);
+        let fast = fast::plain_facts(&frame).unwrap_or_else(|| panic!("{name}: not fast"));
+        assert_eq!(fast, sliced_facts(&frame), "{name}");
+    }
+    for name in [
+        "icmp-echo",
+        "arp-request",
+        "vlan-tagged",
+        "ipv4-fragment",
+        "truncated",
+        "sll",
+        "null-loopback",
+    ] {
+        assert!(
+            fast::plain_facts(&example(name)).is_none(),
+            "{name} is not plain"
+        );
+    }
+    // Padding after the IP packet (the Ethernet trailer) is still plain.
+    let mut padded = example("tcp-syn");
+    padded.data.extend([0; 6]);
+    padded.original_len += 6;
+    assert_eq!(fast::plain_facts(&padded), Some(sliced_facts(&padded)));
+    // A length that disagrees, and a snap-length cut, are not.
+    let mut udp = example("udp-dns-query");
+    udp.data[38..40].copy_from_slice(&100u16.to_be_bytes());
+    assert!(fast::plain_facts(&udp).is_none());
+    let mut cut = example("tcp-data");
+    cut.data.truncate(80);
+    assert!(fast::plain_facts(&cut).is_none());
+}
+
+/// Frames the benchmark writes (bench/inspect/gen_pcap.rs): plain TCP,
+/// UDP and DNS-port traffic over IPv4 and IPv6, with payloads of every
+/// size, each checked against the general path.
+#[test]
+fn the_fast_path_agrees_on_generated_traffic() {
+    use etherparse::PacketBuilder;
+    let payload = vec![b'x'; 1400];
+    let mut fast_taken = 0;
+    for i in 0u32..4000 {
+        let (src, dst) = (0x0a00_0001u32.wrapping_mul(i + 1), 0xc633_6400u32 ^ i);
+        let eth = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+        let len = (i as usize * 37) % 1400;
+        let (sport, dport) = (
+            (i * 7919 % 65535) as u16 + 1,
+            [80, 443, 53, 8080][i as usize % 4],
+        );
+        let mut buf = Vec::new();
+        match i % 5 {
+            0 | 1 => eth
+                .ipv4(src.to_be_bytes(), dst.to_be_bytes(), (i % 255) as u8)
+                .tcp(sport, dport, i.wrapping_mul(2_654_435_761), 64240)
+                .ack(i)
+                .write(&mut buf, &payload[..len]),
+            2 => eth
+                .ipv4(src.to_be_bytes(), dst.to_be_bytes(), 64)
+                .udp(sport, dport)
+                .write(&mut buf, &payload[..len.min(512)]),
+            3 => eth
+                .ipv6([0xfd; 16], [0xfe; 16], 64)
+                .tcp(sport, dport, i, 1000)
+                .syn()
+                .write(&mut buf, &payload[..len.min(1200)]),
+            _ => eth
+                .ipv6([0xfd; 16], [0xfe; 16], 9)
+                .udp(sport, 53)
+                .write(&mut buf, &payload[..len.min(512)]),
+        }
+        .unwrap();
+        let frame = ethernet(buf);
+        if let Some(fast) = fast::plain_facts(&frame) {
+            fast_taken += 1;
+            assert_eq!(fast, sliced_facts(&frame), "frame {i}");
+        }
+    }
+    assert_eq!(fast_taken, 4000);
 }
 
 #[test]
@@ -796,16 +912,192 @@ fn any_link() -> impl Strategy<Value = LinkType> {
         Just(LinkType::Ethernet),
         Just(LinkType::RawIp),
         Just(LinkType::Null),
+        Just(LinkType::Other(link::LINKTYPE_LOOP)),
         Just(LinkType::LinuxSll),
+        Just(LinkType::Other(link::LINKTYPE_LINUX_SLL2)),
         Just(LinkType::Other(147)),
     ]
 }
 
+/// The link headers an IP packet can arrive under besides Ethernet: what
+/// `tcpdump -i any` (SLL2), BSD (null, in either host order) and OpenBSD
+/// (loop) captures hold.
+#[derive(Clone, Copy, Debug)]
+enum Wrap {
+    Sll2,
+    NullLittleEndian,
+    NullBigEndian,
+    Loop,
+}
+
+fn any_wrap() -> impl Strategy<Value = Wrap> {
+    prop_oneof![
+        Just(Wrap::Sll2),
+        Just(Wrap::NullLittleEndian),
+        Just(Wrap::NullBigEndian),
+        Just(Wrap::Loop),
+    ]
+}
+
+/// The IP packet of an Ethernet example (no VLAN tag), put under another
+/// link header; `None` for an example that is not IP over plain Ethernet.
+fn rewrap(frame: &Frame, wrap: Wrap) -> Option<Frame> {
+    if frame.link != LinkType::Ethernet {
+        return None;
+    }
+    let ether_type = be16(&frame.data, 12)?;
+    let v6 = match ether_type {
+        0x0800 => false,
+        0x86dd => true,
+        _ => return None,
+    };
+    let packet = frame.data.get(14..)?;
+    // BSD's AF_INET is 2 everywhere; AF_INET6 is 24 on OpenBSD/NetBSD, 28
+    // on FreeBSD, 30 on macOS: each system writes its own.
+    let family: u32 = if v6 { 24 } else { 2 };
+    let (link, mut data) = match wrap {
+        Wrap::Sll2 => {
+            let mut h = ether_type.to_be_bytes().to_vec();
+            h.extend([0, 0]); // reserved
+            h.extend(2u32.to_be_bytes()); // interface index
+            h.extend(1u16.to_be_bytes()); // ARPHRD_ETHER
+            h.extend([4, 6]); // sent by us; a 6-byte address
+            h.extend([0x02, 0, 0, 0, 0, 0x0a, 0, 0]);
+            (LinkType::Other(link::LINKTYPE_LINUX_SLL2), h)
+        }
+        Wrap::NullLittleEndian => (LinkType::Null, family.to_le_bytes().to_vec()),
+        Wrap::NullBigEndian => (LinkType::Null, family.to_be_bytes().to_vec()),
+        Wrap::Loop => (
+            LinkType::Other(link::LINKTYPE_LOOP),
+            family.to_be_bytes().to_vec(),
+        ),
+    };
+    let header = data.len();
+    data.extend_from_slice(packet);
+    Some(Frame {
+        link,
+        original_len: frame.original_len - 14 + header,
+        data,
+        ..frame.clone()
+    })
+}
+
+#[test]
+fn an_ip_packet_reads_the_same_under_every_link_header() {
+    let mut rewrapped = 0;
+    for e in examples::all() {
+        let original = (e.build)();
+        for wrap in [
+            Wrap::Sll2,
+            Wrap::NullLittleEndian,
+            Wrap::NullBigEndian,
+            Wrap::Loop,
+        ] {
+            let Some(frame) = rewrap(&original, wrap) else {
+                continue;
+            };
+            rewrapped += 1;
+            let (a, b) = (facts(&original), facts(&frame));
+            assert_eq!(
+                (
+                    b.src_ip,
+                    b.dst_ip,
+                    b.ttl,
+                    b.ip_protocol,
+                    b.transport,
+                    b.stopped_at
+                ),
+                (
+                    a.src_ip,
+                    a.dst_ip,
+                    a.ttl,
+                    a.ip_protocol,
+                    a.transport.map(|t| shift(
+                        t,
+                        frame.data.len() as isize - original.data.len() as isize
+                    )),
+                    a.stopped_at
+                ),
+                "{} under {wrap:?}",
+                e.name
+            );
+            let d = dissect(&frame);
+            assert_tiles(&frame, &d);
+            let above_link = |d: &Dissection| -> Vec<String> {
+                d.layers
+                    .iter()
+                    .skip(1)
+                    .filter(|l| l.protocol != "Ethernet trailer")
+                    .map(|l| format!("{} {}", l.protocol, l.summary))
+                    .collect()
+            };
+            assert_eq!(
+                above_link(&d),
+                above_link(&dissect(&original)),
+                "{} under {wrap:?}",
+                e.name
+            );
+        }
+    }
+    assert!(rewrapped >= 40, "only {rewrapped} frames rewrapped");
+}
+
+/// Transport facts with their payload range moved by `by` bytes (another
+/// link header is longer or shorter than Ethernet's 14).
+fn shift(t: TransportFacts, by: isize) -> TransportFacts {
+    let moved = |(s, e): (usize, usize)| (s.saturating_add_signed(by), e.saturating_add_signed(by));
+    match t {
+        TransportFacts::Tcp {
+            src_port,
+            dst_port,
+            seq,
+            ack,
+            flags,
+            window,
+            payload,
+        } => TransportFacts::Tcp {
+            src_port,
+            dst_port,
+            seq,
+            ack,
+            flags,
+            window,
+            payload: moved(payload),
+        },
+        TransportFacts::Udp {
+            src_port,
+            dst_port,
+            length,
+            payload,
+        } => TransportFacts::Udp {
+            src_port,
+            dst_port,
+            length,
+            payload: moved(payload),
+        },
+        icmp => icmp,
+    }
+}
+
 fn check(frame: &Frame) {
+    // The hand-read fast path, where it takes a frame, says exactly what
+    // the general path says.
+    if let Some(fast) = fast::plain_facts(frame) {
+        assert_eq!(
+            fast,
+            sliced_facts(frame),
+            "fast path differs on {:02x?}",
+            frame.data
+        );
+    }
     let f = facts(frame);
     let d = dissect(frame);
     assert_tiles(frame, &d);
     assert_eq!(f.stopped_at, d.stop.as_ref().map(|s| s.layer));
+    assert_eq!(
+        f.stop_malformed,
+        d.stop.as_ref().is_some_and(|s| s.malformed)
+    );
     if let Some(TransportFacts::Tcp { payload, .. } | TransportFacts::Udp { payload, .. }) =
         f.transport
     {
@@ -818,7 +1110,7 @@ proptest! {
 
     #[test]
     fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..200), link in any_link()) {
-        check(&Frame { number: 1, timestamp: None, link, original_len: data.len() + 3, data });
+        check(&Frame { number: 1, timestamp: None, link, original_len: data.len() + 3, data, comments: Vec::new() });
     }
 
     #[test]
@@ -844,6 +1136,36 @@ proptest! {
         if let Some(link) = link {
             frame.link = link;
         }
+        check(&frame);
+    }
+
+    /// Valid IP packets under cooked v2, null and loop headers, then
+    /// damaged: the link headers other than Ethernet get the same beating.
+    #[test]
+    fn mutated_frames_under_other_link_headers_never_panic(
+        which in 0usize..64,
+        wrap in any_wrap(),
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+        cut in proptest::option::of(any::<usize>()),
+        extra in proptest::collection::vec(any::<u8>(), 0..40),
+    ) {
+        let all = examples::all();
+        let ip: Vec<Frame> = all
+            .iter()
+            .filter_map(|e| rewrap(&(e.build)(), wrap))
+            .collect();
+        let mut frame = ip[which % ip.len()].clone();
+        check(&frame);
+        for (at, value) in flips {
+            let len = frame.data.len();
+            if len > 0 {
+                frame.data[at % len] = value;
+            }
+        }
+        if let Some(cut) = cut {
+            frame.data.truncate(cut % (frame.data.len() + 1));
+        }
+        frame.data.extend(extra);
         check(&frame);
     }
 }

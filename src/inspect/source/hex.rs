@@ -26,6 +26,7 @@ pub fn frame(text: &str) -> Result<Frame, UsageError> {
         link: guess_link(&data),
         original_len: data.len(),
         data,
+        comments: Vec::new(),
     })
 }
 

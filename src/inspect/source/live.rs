@@ -274,6 +274,7 @@ mod linux {
                     link: self.link,
                     original_len: wire_len.max(data.len()),
                     data,
+                    comments: Vec::new(),
                 }));
             }
         }

@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use pcap_parser::pcapng::{
     BOM_MAGIC, EPB_MAGIC, IDB_MAGIC, OptionCode, SHB_MAGIC, SPB_MAGIC,
-    parse_interfacedescriptionblock_be, parse_interfacedescriptionblock_le,
-    parse_sectionheaderblock,
+    parse_interfacedescriptionblock_be, parse_interfacedescriptionblock_le, parse_option_be,
+    parse_option_le, parse_sectionheaderblock,
 };
 
 use super::{FirstBytes, FrameSource, MAX_RECORD, Part, SourceError, stop_requested};
@@ -337,6 +337,7 @@ impl<R: Read> PcapSource<R> {
             // writer's mistake; the bytes we have are the truth.
             original_len: origlen.max(data.len()),
             data,
+            comments: Vec::new(),
         }))
     }
 }
@@ -504,7 +505,7 @@ impl<R: Read> PcapNgSource<R> {
                 )?),
             };
             self.input.consume(len);
-            if let Some((data, timestamp, link, origlen)) = frame {
+            if let Some((data, timestamp, link, origlen, comments)) = frame {
                 self.number += 1;
                 return Ok(Some(Frame {
                     number: self.number,
@@ -512,6 +513,7 @@ impl<R: Read> PcapNgSource<R> {
                     link,
                     original_len: origlen.max(data.len()),
                     data,
+                    comments,
                 }));
             }
         }
@@ -609,10 +611,10 @@ fn parse_interface(block: &[u8], big_endian: bool) -> Option<Interface> {
     })
 }
 
-type PacketParts = (Vec<u8>, Option<Duration>, LinkType, usize);
+type PacketParts = (Vec<u8>, Option<Duration>, LinkType, usize, Vec<String>);
 
-/// An enhanced, simple or obsolete packet block: its bytes, time, link type
-/// and length on the wire.
+/// An enhanced, simple or obsolete packet block: its bytes, time, link type,
+/// length on the wire and comments.
 fn packet_block(
     block: &[u8],
     block_type: u32,
@@ -685,7 +687,42 @@ fn packet_block(
         ));
     };
     let timestamp = timestamp.and_then(|ticks| interface.time(ticks));
-    Ok((bytes.to_vec(), timestamp, interface.link, origlen))
+    // Options follow the packet bytes, padded to 4, in enhanced and
+    // obsolete packet blocks (a simple packet block has none).
+    let comments = match block_type {
+        SPB_MAGIC => Vec::new(),
+        _ => block
+            .get(data_at + caplen.next_multiple_of(4)..len - 4)
+            .map(|options| packet_comments(options, big_endian))
+            .unwrap_or_default(),
+    };
+    Ok((bytes.to_vec(), timestamp, interface.link, origlen, comments))
+}
+
+/// The `opt_comment`s among a packet block's options (read by
+/// pcap-parser), in order. A comment that is not UTF-8, as the format
+/// requires, is shown with U+FFFD in place of the bad bytes. Options are
+/// extras: a damaged option list ends the comments, not the frame.
+fn packet_comments(mut options: &[u8], big_endian: bool) -> Vec<String> {
+    let mut comments = Vec::new();
+    // The common case, no options at all, costs nothing.
+    while options.len() >= 4 {
+        let parsed = if big_endian {
+            parse_option_be::<pcap_parser::PcapError<&[u8]>>(options)
+        } else {
+            parse_option_le::<pcap_parser::PcapError<&[u8]>>(options)
+        };
+        let Ok((rest, option)) = parsed else { break };
+        if option.code == OptionCode::EndOfOpt {
+            break;
+        }
+        if option.code == OptionCode::Comment {
+            let text = option.as_bytes().unwrap_or_else(|_| option.value());
+            comments.push(String::from_utf8_lossy(text).into_owned());
+        }
+        options = rest;
+    }
+    comments
 }
 
 impl Interface {

@@ -161,6 +161,7 @@ mod tests {
             link,
             original_len,
             data,
+            comments: Vec::new(),
         }
     }
 

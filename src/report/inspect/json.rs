@@ -13,6 +13,8 @@
 //!   "original_len": 54,              bytes on the wire (more when the snap length cut the frame)
 //!   "link": "ethernet",              ethernet | raw_ip | null | linux_sll | other
 //!   "link_type": 1,                  pcap's LINKTYPE number
+//!   "comments": [],                  the capture's comments on this frame (pcapng opt_comment),
+//!                                    e.g. what `netdojo compare --pcap`'s simulated link did to it
 //!   "layers": [                      link first, up the stack
 //!     {
 //!       "layer": 3,                  OSI number
@@ -28,6 +30,8 @@
 //!     }
 //!   ],
 //!   "stop": null,                    or {"layer": 4, "layer_name": "Transport",
+//!                                        "state": "truncated",  (the frame ends too soon) or
+//!                                                   "malformed" (a header holds a bad value)
 //!                                        "reason": "TCP header needs 20 bytes, 7 present",
 //!                                        "snap_length": false}
 //!   "hex": "0200000000020200..."     only with --hexdump: the captured bytes, lowercase hex
@@ -96,6 +100,7 @@ pub(super) fn write_frame(
         original_len: frame.original_len,
         link: link_name(frame.link),
         link_type: frame.link.to_pcap(),
+        comments: &frame.comments,
         layers: dissection.layers.iter().map(LayerJson::from).collect(),
         stop: dissection.stop.as_ref().map(StopJson::from),
         hex: hexdump.then(|| hex(&frame.data)),
@@ -142,6 +147,7 @@ struct FrameJson<'a> {
     original_len: usize,
     link: &'static str,
     link_type: u32,
+    comments: &'a [String],
     layers: Vec<LayerJson<'a>>,
     stop: Option<StopJson<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -196,6 +202,7 @@ impl<'a> From<&'a Field> for FieldJson<'a> {
 struct StopJson<'a> {
     layer: Layer,
     layer_name: &'static str,
+    state: &'static str,
     reason: &'a str,
     snap_length: bool,
 }
@@ -205,6 +212,7 @@ impl<'a> From<&'a Stop> for StopJson<'a> {
         StopJson {
             layer: stop.layer,
             layer_name: stop.layer.osi_name(),
+            state: stop.state(),
             reason: &stop.reason,
             snap_length: stop.snap_length,
         }
@@ -223,6 +231,7 @@ mod tests {
             link: LinkType::Ethernet,
             data: vec![0xab; 20],
             original_len: 60,
+            comments: Vec::new(),
         };
         let dissection = Dissection {
             layers: vec![LayerView {
@@ -241,6 +250,7 @@ mod tests {
                 layer: Layer::Network,
                 reason: "IPv4 header needs 20 bytes, 6 present".into(),
                 snap_length: true,
+                malformed: false,
             }),
         };
         (frame, dissection)
@@ -270,6 +280,7 @@ mod tests {
                 "original_len": 60,
                 "link": "ethernet",
                 "link_type": 1,
+                "comments": [],
                 "layers": [{
                     "layer": 2,
                     "layer_name": "Data link",
@@ -279,7 +290,7 @@ mod tests {
                     "summary": "a → b",
                     "fields": [{"name": "EtherType", "value": "0x0800 (IPv4)", "range": [12, 14], "meaning": "what the payload is"}],
                 }],
-                "stop": {"layer": 3, "layer_name": "Network", "reason": "IPv4 header needs 20 bytes, 6 present", "snap_length": true},
+                "stop": {"layer": 3, "layer_name": "Network", "state": "truncated", "reason": "IPv4 header needs 20 bytes, 6 present", "snap_length": true},
             })
         );
         // Keys in the documented order.
@@ -295,10 +306,29 @@ mod tests {
                 "original_len",
                 "link",
                 "link_type",
+                "comments",
                 "layers",
                 "stop"
             ]
         );
+    }
+
+    #[test]
+    fn comments_and_a_malformed_stop() {
+        let (mut frame, mut d) = sample();
+        frame.comments = vec!["lost by the link (--loss)".into(), "second".into()];
+        d.stop = Some(Stop {
+            layer: Layer::Network,
+            reason: "IPv4 header length (IHL) is 3, below the minimum of 5 (20 bytes)".into(),
+            snap_length: false,
+            malformed: true,
+        });
+        let v = render(&frame, &d, None, false);
+        assert_eq!(
+            v["comments"],
+            json!(["lost by the link (--loss)", "second"])
+        );
+        assert_eq!(v["stop"]["state"], "malformed");
     }
 
     #[test]

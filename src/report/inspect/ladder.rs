@@ -211,9 +211,25 @@ impl<W: Write> LadderView<W> {
             plural(s.server_bytes, "byte"),
         )?;
         let handshake = match (s.syn, s.syn_ack, s.handshake_ack) {
-            (true, true, true) => "handshake complete (SYN, SYN-ACK, ACK)",
-            (false, false, false) => "no handshake in the capture (it started mid-stream)",
-            _ => "handshake partly seen",
+            (true, true, true) => "handshake complete (SYN, SYN-ACK, ACK)".to_string(),
+            (false, false, false) => {
+                "no handshake in the capture (it started mid-stream)".to_string()
+            }
+            _ => {
+                // Say which of the three were captured, and which not.
+                let parts = [
+                    (s.syn, "SYN"),
+                    (s.syn_ack, "SYN-ACK"),
+                    (s.handshake_ack, "ACK"),
+                ];
+                let seen: Vec<&str> = parts.iter().filter(|p| p.0).map(|p| p.1).collect();
+                let missing: Vec<&str> = parts.iter().filter(|p| !p.0).map(|p| p.1).collect();
+                format!(
+                    "handshake partly seen ({}; no {})",
+                    seen.join(", "),
+                    missing.join(", no ")
+                )
+            }
         };
         let close = match (s.reset, s.fin_from_client, s.fin_from_server) {
             (true, _, _) => "aborted by RST",
@@ -222,7 +238,7 @@ impl<W: Write> LadderView<W> {
             (false, false, true) => "FIN from the server only (half-closed)",
             (false, false, false) => "not closed in the capture",
         };
-        let mut notes = vec![handshake.to_string(), close.to_string()];
+        let mut notes = vec![handshake, close.to_string()];
         for (n, one, many) in [
             (s.retransmissions, "retransmission", "retransmissions"),
             (s.duplicate_acks, "duplicate ACK", "duplicate ACKs"),
@@ -403,5 +419,48 @@ mod tests {
         assert!(rows[4].ends_with("[retransmission]"), "{text}");
         assert!(rows[5].contains("RST"), "{text}");
         assert!(text.contains("aborted by RST"), "{text}");
+    }
+    fn closing_line(segs: &[(bool, u32, u32, u8, &[u8])]) -> String {
+        let mut out = Vec::new();
+        let mut view = LadderView::new(0, false, &mut out);
+        for (i, (c, seq, ack, flags, payload)) in segs.iter().enumerate() {
+            let (frame, facts) = segment(i as u64 + 1, *c, *seq, *ack, *flags, payload);
+            view.packet(&frame, &facts).unwrap();
+        }
+        view.finish().unwrap();
+        drop(view);
+        let text = super::super::follow::plain(&String::from_utf8(out).unwrap());
+        text.lines()
+            .find(|l| l.contains("handshake") && !l.contains(" win "))
+            .unwrap_or_else(|| panic!("no handshake note in {text}"))
+            .to_string()
+    }
+
+    #[test]
+    fn a_request_in_the_third_segment_still_completes_the_handshake() {
+        let line = closing_line(&[
+            (true, 100, 0, S, b""),
+            (false, 500, 101, S | A, b""),
+            (true, 101, 501, P | A, b"GET / HTTP/1.1\r\n\r\n"),
+            (false, 501, 119, A, b""),
+        ]);
+        assert!(
+            line.contains("handshake complete (SYN, SYN-ACK, ACK)"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_partial_handshake_says_what_is_missing() {
+        let line = closing_line(&[(true, 100, 0, S, b""), (false, 500, 101, S | A, b"")]);
+        assert!(
+            line.contains("handshake partly seen (SYN, SYN-ACK; no ACK)"),
+            "{line}"
+        );
+        let line = closing_line(&[(false, 500, 101, S | A, b""), (true, 101, 501, A, b"")]);
+        assert!(
+            line.contains("handshake partly seen (SYN-ACK, ACK; no SYN)"),
+            "{line}"
+        );
     }
 }

@@ -49,13 +49,39 @@ pub fn choose<'a, W: Write + 'a>(
 
 /// `--example list`.
 pub fn list_examples(mut out: impl Write, json: bool) -> io::Result<()> {
-    for e in crate::inspect::examples::all() {
+    let examples = crate::inspect::examples::all();
+    // The longest name sets the column, so every description lines up.
+    let width = examples.iter().map(|e| e.name.len()).max().unwrap_or(0);
+    for e in examples {
         if json {
             let line = serde_json::json!({"event": "example", "name": e.name, "description": e.description});
             writeln!(out, "{line}")?;
         } else {
-            writeln!(out, "{:<14} {}", e.name, e.description)?;
+            writeln!(out, "{:<width$}  {}", e.name, e.description)?;
         }
     }
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn example_descriptions_start_in_one_column() {
+        let mut out = Vec::new();
+        super::list_examples(&mut out, false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let columns: Vec<usize> = text
+            .lines()
+            .map(|l| {
+                let name = l.split(' ').next().unwrap();
+                name.len() + l[name.len()..].len() - l[name.len()..].trim_start().len()
+            })
+            .collect();
+        assert!(columns.len() > 10, "{text}");
+        assert!(columns.windows(2).all(|w| w[0] == w[1]), "{text}");
+        assert!(
+            text.contains("tls-client-hello  the start of HTTPS"),
+            "{text}"
+        );
+    }
 }

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! Frame 1 · 0.000000 s · 58 bytes
+//!     Comment: lost by the link (--loss)       (pcapng comments, when the capture has any)
 //! [L2 Data link · Link] Ethernet II: 02:00:00:00:00:01 → 02:00:00:00:00:02, IPv4
 //!     Destination  02:00:00:00:00:02
 //!     Source       02:00:00:00:00:01
@@ -114,6 +115,14 @@ pub(super) fn write_frame(
     }
     pen.switch(out, None)?;
     out.write_all(b"\n")?;
+    // The capture's own notes on the frame (pcapng comments): what
+    // `netdojo compare --pcap`'s link did to it, or what a person wrote.
+    for comment in &frame.comments {
+        pen.switch(out, Some(Color::Yellow))?;
+        write!(out, "{INDENT}Comment: {}", Clean(comment))?;
+        pen.switch(out, None)?;
+        out.write_all(b"\n")?;
+    }
 
     let show_ranges = options.explain || options.hexdump;
     for view in &dissection.layers {
@@ -166,13 +175,16 @@ fn write_layer(
         write!(out, "{INDENT}{}", Padded(&field.name, name_width))?;
         let value_pad = if show_ranges { value_width } else { 0 };
         write!(out, "  {}", Padded(&field.value, value_pad))?;
+        let meaning = options.explain && !field.meaning.is_empty();
         if show_ranges {
             pen.dim(out)?;
             let range = format!("[{}..{})", field.range.start, field.range.end);
-            write!(out, "  {range:<range_width$}")?;
+            // Pad the range only when a meaning follows it.
+            let pad = if meaning { range_width } else { 0 };
+            write!(out, "  {range:<pad$}")?;
             pen.switch(out, None)?;
         }
-        if options.explain && !field.meaning.is_empty() {
+        if meaning {
             write!(out, "  — {}", Clean(&field.meaning))?;
         }
         // Padding at the end of a line helps nobody.
@@ -268,6 +280,7 @@ mod tests {
             link: LinkType::Ethernet,
             data: vec![0; 41],
             original_len: 41,
+            comments: Vec::new(),
         };
         let dissection = Dissection {
             layers: vec![
@@ -309,6 +322,7 @@ mod tests {
                 layer: Layer::Transport,
                 reason: "TCP header needs 20 bytes, 7 present".into(),
                 snap_length: false,
+                malformed: false,
             }),
         };
         (frame, dissection)
@@ -340,6 +354,30 @@ mod tests {
              \x20   TTL  64\n\
              truncated at L4 Transport: TCP header needs 20 bytes, 7 present\n\
              \n"
+        );
+    }
+
+    #[test]
+    fn comments_come_first_and_a_malformed_stop_says_so() {
+        let (mut frame, mut d) = truncated();
+        frame.comments = vec![
+            "lost by the link (--loss)".into(),
+            "a \x1b[31mred\x1b[0m note".into(),
+        ];
+        if let Some(stop) = d.stop.as_mut() {
+            stop.malformed = true;
+            stop.reason = "TCP data offset is 3, below the minimum of 5 (20 bytes)".into();
+        }
+        let text = render(&frame, &d, None, TreeOptions::default());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "Frame 7 · 41 bytes");
+        assert_eq!(lines[1], "    Comment: lost by the link (--loss)");
+        // A comment is text from the file: it may not drive the terminal.
+        assert_eq!(lines[2], "    Comment: a \\x1b[31mred\\x1b[0m note");
+        assert!(lines[3].starts_with("[L2 Data link"), "{text}");
+        assert!(
+            text.contains("malformed at L4 Transport: TCP data offset is 3"),
+            "{text}"
         );
     }
 
@@ -376,6 +414,7 @@ mod tests {
             link: LinkType::Other(147),
             data: vec![1, 2],
             original_len: 1514,
+            comments: Vec::new(),
         };
         let text = render(
             &frame,
@@ -406,6 +445,26 @@ mod tests {
             text.contains("    TTL  64  [22..23)\n"),
             "ranges without meanings: {text}"
         );
+    }
+
+    #[test]
+    fn no_line_ends_in_a_space() {
+        // Trailing blanks help nobody, and a lesson's copied output loses them.
+        for e in crate::inspect::examples::all() {
+            let frame = (e.build)();
+            let d = dissect::dissect(&frame);
+            for (explain, hexdump) in [(false, false), (true, false), (false, true), (true, true)] {
+                let options = TreeOptions {
+                    explain,
+                    hexdump,
+                    color: false,
+                };
+                let text = render(&frame, &d, None, options);
+                for line in text.lines() {
+                    assert!(!line.ends_with(' '), "{}: {line:?}", e.name);
+                }
+            }
+        }
     }
 
     #[test]
@@ -442,7 +501,8 @@ mod tests {
         fn random_frames_through_every_view_never_panic(
             data in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
             link in proptest::sample::select(vec![
-                LinkType::Ethernet, LinkType::RawIp, LinkType::Null, LinkType::LinuxSll, LinkType::Other(147),
+                LinkType::Ethernet, LinkType::RawIp, LinkType::Null, LinkType::LinuxSll,
+                LinkType::Other(276), LinkType::Other(108), LinkType::Other(147),
             ]),
             cut in 0usize..400,
         ) {
@@ -452,6 +512,7 @@ mod tests {
                 link,
                 original_len: data.len() + cut % 3,
                 data,
+                comments: Vec::new(),
             };
             let d = dissect::dissect(&frame);
             for color in [false, true] {
