@@ -1,12 +1,46 @@
-//! `HOST:PORT` on the command line, checked before anything runs.
+//! `HOST:PORT` on the command line, checked before anything runs; and the
+//! accept loop every TCP server here shares.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::time::Duration;
 
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
 use crate::error::NetError;
+use crate::layer::Layer;
+use crate::report::{Observation, Reporter, duration};
+
+/// The longest pause after a failing `accept()` (too many open files, say):
+/// a server backs off instead of spinning, doubling from 10 ms up to this.
+pub const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Accepts the next connection, backing off while `accept()` fails instead
+/// of spinning, and saying so at L4. Cancel-safe: it can lose a `select!`.
+pub async fn accept(listener: &TcpListener, reporter: &Reporter) -> (TcpStream, SocketAddr) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(e) => {
+                reporter.emit(
+                    Observation::new(
+                        Layer::Transport,
+                        "accept_error",
+                        format!(
+                            "accept() failed ({e}); trying again in {}",
+                            duration(backoff)
+                        ),
+                    )
+                    .field("error", e.to_string()),
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
+            }
+        }
+    }
+}
 
 /// An address as the user wrote it: `127.0.0.1:7000`, `[::1]:0`, `localhost:7000`.
 #[derive(Clone, Debug, PartialEq, Eq)]

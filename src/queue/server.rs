@@ -128,20 +128,10 @@ pub async fn serve<S: Store>(
     });
     let next_id = AtomicU64::new(1);
     tokio::pin!(shutdown);
-    let mut backoff = Duration::from_millis(10);
     loop {
         let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => { backoff = Duration::from_millis(10); a }
-                Err(e) => {
-                    reporter.emit(Observation::new(Layer::Transport, "accept_error",
-                        format!("accept() failed ({e}); trying again in {backoff:?}")));
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                    continue;
-                }
-            },
+            accepted = crate::endpoint::accept(&listener, &reporter) => accepted,
         };
         let _ = stream.set_nodelay(true);
         let id = next_id.fetch_add(1, Ordering::Relaxed);

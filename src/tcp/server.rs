@@ -34,10 +34,6 @@ pub const ECHO_BUFFER: usize = 64 * 1024;
 /// After Ctrl-C, open connections get this long to finish before being cut.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
-/// The longest pause after a failing `accept()` (too many open files, say):
-/// the server backs off instead of spinning, doubling from 10 ms up to this.
-const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
-
 /// How one connection's echo loop ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EchoEnd {
@@ -101,7 +97,7 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         let (stream, peer) = tokio::select! {
-            accepted = accept(&listener, &reporter) => accepted,
+            accepted = crate::endpoint::accept(&listener, &reporter) => accepted,
             _ = &mut shutdown => break,
         };
         let id = next_id;
@@ -164,32 +160,6 @@ pub async fn serve(
         .field("cut", cut),
     );
     Ok(())
-}
-
-/// Accepts the next connection, backing off while `accept()` fails (out of
-/// file descriptors, say) instead of spinning.
-async fn accept(listener: &TcpListener, reporter: &Reporter) -> (TcpStream, SocketAddr) {
-    let mut backoff = Duration::from_millis(10);
-    loop {
-        match listener.accept().await {
-            Ok(accepted) => return accepted,
-            Err(e) => {
-                reporter.emit(
-                    Observation::new(
-                        Layer::Transport,
-                        "accept_error",
-                        format!(
-                            "accept() failed ({e}); trying again in {}",
-                            duration(backoff)
-                        ),
-                    )
-                    .field("error", e.to_string()),
-                );
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
-            }
-        }
-    }
 }
 
 /// Serves one client from accept to close, reporting each stage.

@@ -128,21 +128,10 @@ pub async fn serve(
         shutdown: stop_rx,
     });
     tokio::pin!(shutdown);
-    let mut backoff = Duration::from_millis(10);
     loop {
         let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => { backoff = Duration::from_millis(10); a }
-                Err(e) => {
-                    // Out of file descriptors, say: wait instead of spinning.
-                    reporter.emit(Observation::new(Layer::Transport, "accept_error",
-                        format!("accept() failed ({e}); trying again in {backoff:?}")));
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                    continue;
-                }
-            },
+            accepted = crate::endpoint::accept(&listener, &reporter) => accepted,
         };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();

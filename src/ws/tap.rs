@@ -54,9 +54,6 @@ const MAX_PENDING_REQUESTS: usize = 32;
 /// After Ctrl-C, open connections get this long to finish before being cut.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
-/// The longest pause after a failing `accept()`.
-const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
-
 /// Which way bytes are going.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
@@ -300,7 +297,7 @@ pub async fn run_counting(
             _ = &mut shutdown => break,
         };
         let (client, peer) = tokio::select! {
-            accepted = accept(&listener, &reporter) => accepted,
+            accepted = crate::endpoint::accept(&listener, &reporter) => accepted,
             _ = &mut shutdown => break,
         };
         let id = next_id;
@@ -358,31 +355,6 @@ pub async fn run_counting(
         .field("cut", cut),
     );
     Ok(())
-}
-
-/// Accepts the next connection, backing off while `accept()` fails.
-async fn accept(listener: &TcpListener, reporter: &Reporter) -> (TcpStream, SocketAddr) {
-    let mut backoff = Duration::from_millis(10);
-    loop {
-        match listener.accept().await {
-            Ok(accepted) => return accepted,
-            Err(e) => {
-                reporter.emit(
-                    Observation::new(
-                        Layer::Transport,
-                        "accept_error",
-                        format!(
-                            "accept() failed ({e}); trying again in {}",
-                            duration(backoff)
-                        ),
-                    )
-                    .field("error", e.to_string()),
-                );
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
-            }
-        }
-    }
 }
 
 /// Why one direction stopped relaying.
