@@ -7,13 +7,13 @@
 //!
 //! | OSI | layer        | TCP/IP      | in netdojo                                  |
 //! |-----|--------------|-------------|---------------------------------------------|
-//! | 7   | Application  | Application | echoed lines, datagram payloads             |
-//! | 6   | Presentation | Application | text or bytes: UTF-8, hex                   |
+//! | 7   | Application  | Application | echoed lines, chat events, queue messages   |
+//! | 6   | Presentation | Application | text or bytes: UTF-8, JSON, masking         |
 //! | 5   | Session      | Application | WebSocket sessions, resume, heartbeats      |
 //! | 4   | Transport    | Transport   | ports, handshake, stream vs datagram, FIN   |
 //! | 3   | Network      | Internet    | addresses, ICMP "port unreachable"          |
-//! | 2   | Data link    | Link        | (frames, in the inspector)                  |
-//! | 1   | Physical     | Link        | (bytes on the wire, in the lab)             |
+//! | 2   | Data link    | Link        | frames in the inspector: MACs, VLAN, ARP    |
+//! | 1   | Physical     | Link        | the lab's impaired link, bytes on the wire  |
 //!
 //! [`layer::Layer`] is that table in code.
 //!
@@ -37,9 +37,13 @@
 //! - [`ws`]: WebSocket chat in the spirit of socket.io: page and socket on
 //!   one port, rooms, acknowledgements, recovery of missed messages, and a
 //!   tap that shows every frame.
+//! - [`queue`]: a message broker that keeps each message until a consumer
+//!   acknowledges it (groups, prefetch, redelivery), next to plain pub/sub;
+//!   its messages live behind one trait, in memory, on disk or in Redis.
 //! - [`tour`]: the whole course in one run; [`lesson`]: the lessons, embedded.
 //! - [`cli`], [`app`], [`endpoint`], [`error`]: the command line, from
-//!   arguments to exit code.
+//!   arguments to exit code; `endpoint` also holds the accept loop the TCP
+//!   servers share.
 //!
 //! Servers are library functions taking a bound listener and a shutdown
 //! future, so tests bind `127.0.0.1:0` and stop them with a channel.

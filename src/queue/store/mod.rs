@@ -17,7 +17,7 @@
 //! longer than the ack timeout; the next [`Store::deliver`] hands due
 //! messages out first, with their delivery count increased.
 //!
-//! The same semantic tests run against all three ([`tests`]).
+//! The same semantic tests run against all three (`tests.rs`).
 
 pub mod disk;
 pub mod memory;
