@@ -61,7 +61,7 @@ async fn run(cli: Cli, reporter: Reporter) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Tour { only, .. } => tour::run(&reporter, only.as_deref()).await,
-        Command::Lesson { which } => lesson::run(&which, &reporter),
+        Command::Lesson { which, plain } => lesson::run(&which, plain, &reporter),
         Command::Tcp(TcpCommand::Serve { listen }) => {
             let listener = listen.bind_tcp().await?;
             tcp::serve(listener, reporter, shutdown_signal()).await

@@ -62,12 +62,19 @@ pub enum Command {
         list: bool,
     },
 
-    /// Read a lesson in the terminal.
-    #[command(after_help = "Examples:\n  netdojo lesson list\n  netdojo lesson 2")]
+    /// Read a lesson in the terminal: styled and paged on a terminal, the
+    /// markdown as it is into a pipe or a file.
+    #[command(
+        after_help = "Examples:\n  netdojo lesson list\n  netdojo lesson 2                 styled, through $PAGER (default: less -R) when long\n  netdojo lesson 2 --plain         the markdown file itself\n  PAGER=cat netdojo lesson tcp     styled, without a pager"
+    )]
     Lesson {
         /// `list`, or a lesson number.
         #[arg(default_value = "list")]
         which: String,
+        /// Print the markdown as it is: no styling, no pager (what a pipe,
+        /// `--color never` and NO_COLOR get anyway).
+        #[arg(long)]
+        plain: bool,
     },
 
     /// TCP: a reliable byte stream. Echo server, client, and a narrated demo.

@@ -114,24 +114,26 @@ pub fn find(which: &str) -> Option<&'static Lesson> {
         .find(|l| l.name().eq_ignore_ascii_case(which) || l.stem.eq_ignore_ascii_case(which))
 }
 
-/// `netdojo lesson list` or `netdojo lesson N`.
-pub fn run(which: &str, reporter: &Reporter) -> anyhow::Result<()> {
+/// `netdojo lesson list` or `netdojo lesson N`: styled on a terminal (the
+/// reporter decides), or with `plain`, the markdown as it is.
+pub fn run(which: &str, plain: bool, reporter: &Reporter) -> anyhow::Result<()> {
     if which.trim().eq_ignore_ascii_case("list") {
         list(reporter);
         return Ok(());
     }
     let lesson = find(which).ok_or_else(|| unknown(which))?;
-    reporter.item(
-        "lesson",
-        &[
-            ("number", lesson.number().into()),
-            ("name", lesson.name().into()),
-            ("title", lesson.title().into()),
-            ("summary", lesson.summary().into()),
-            ("markdown", lesson.markdown.into()),
-        ],
-        lesson.markdown.trim_end(),
-    );
+    let fields = [
+        ("number", lesson.number().into()),
+        ("name", lesson.name().into()),
+        ("title", lesson.title().into()),
+        ("summary", lesson.summary().into()),
+        ("markdown", lesson.markdown.into()),
+    ];
+    if plain {
+        reporter.item("lesson", &fields, lesson.markdown.trim_end());
+    } else {
+        reporter.document("lesson", &fields, lesson.markdown);
+    }
     Ok(())
 }
 

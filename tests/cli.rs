@@ -335,3 +335,28 @@ fn step_waits_for_enter_and_pace_slows_without_changing_the_story() {
         assert!(text.contains("TCP_INFO"), "{text}");
     }
 }
+
+#[test]
+fn a_lesson_into_a_pipe_or_with_plain_is_its_markdown_file() {
+    let file =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/lessons/02-tcp.md")).unwrap();
+    // `--color always` would style a terminal; --plain wins, and a pipe is
+    // never styled or paged.
+    for args in [
+        &["lesson", "2", "--plain"][..],
+        &["--color", "always", "lesson", "2", "--plain"],
+        &["--color", "always", "lesson", "2"],
+        &["lesson", "tcp"],
+    ] {
+        let out = netdojo().args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            format!("{}\n", file.trim_end()),
+            "{args:?}"
+        );
+    }
+    let (out, all) = run_json(&["lesson", "2", "--plain"]);
+    assert!(out.status.success());
+    assert_eq!(event(&all, "lesson")["markdown"], file.as_str());
+}
