@@ -2,7 +2,7 @@
 //! run the command, and turn an error into one line on stderr.
 
 use std::future::Future;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
@@ -11,7 +11,7 @@ use colored::Colorize;
 use crate::cli::{Cli, ColorChoice, Command, QueueCommand, TcpCommand, UdpCommand, WsCommand};
 use crate::error::UsageError;
 use crate::report::{Pacing, Reporter};
-use crate::{inspect, lab, lesson, queue, tcp, tour, udp, ws};
+use crate::{cli, inspect, lab, lesson, queue, tcp, tour, udp, ws};
 
 /// Parses the command line and runs it: the whole program, for `main.rs`.
 pub fn run_from_args() -> ExitCode {
@@ -62,6 +62,20 @@ async fn run(cli: Cli, reporter: Reporter) -> anyhow::Result<()> {
         }
         Command::Tour { only, .. } => tour::run(&reporter, only.as_deref()).await,
         Command::Lesson { which, plain } => lesson::run(&which, plain, &reporter),
+        Command::Completions { shell } => print_raw(&cli::completion_script(shell)),
+        Command::Man { dir: None } => print_raw(&cli::man_page()),
+        Command::Man { dir: Some(dir) } => {
+            let pages = cli::write_man_pages(&dir)
+                .map_err(|e| anyhow::anyhow!("cannot write man pages to {}: {e}", dir.display()))?;
+            for page in &pages {
+                reporter.item(
+                    "man_page",
+                    &[("path", page.display().to_string().into())],
+                    &format!("wrote {}", page.display()),
+                );
+            }
+            Ok(())
+        }
         Command::Tcp(TcpCommand::Serve { listen }) => {
             let listener = listen.bind_tcp().await?;
             tcp::serve(listener, reporter, shutdown_signal()).await
@@ -171,6 +185,16 @@ fn configure_color(choice: ColorChoice) {
         ColorChoice::Auto => !no_color && std::io::stdout().is_terminal(),
     };
     colored::control::set_override(on);
+}
+
+/// Writes what is not narration (a completion script, a man page) to
+/// stdout as it is; a closed stdout (`| head`) is not an error.
+fn print_raw(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => written.map_err(|e| anyhow::anyhow!("cannot write to stdout: {e}")),
+    }
 }
 
 /// Prints the error as one line and picks the exit code.
