@@ -43,7 +43,12 @@ pub fn render(markdown: &str, width: usize) -> String {
 /// the pager when it is longer than the screen, printed when it is not (or
 /// when no pager can be started).
 pub fn show(markdown: &str) -> io::Result<()> {
-    let (columns, rows) = termimad::terminal_size();
+    // A terminal that does not know its size (a fresh pseudo-terminal) says
+    // 0 by 0: take the classic 80 by 24.
+    let (columns, rows) = match termimad::terminal_size() {
+        (0, _) | (_, 0) => (80, 24),
+        size => size,
+    };
     let rendered = render(markdown, usize::from(columns).min(MAX_WIDTH));
     if rendered.lines().count() >= usize::from(rows) {
         let pager = std::env::var("PAGER").unwrap_or_else(|_| DEFAULT_PAGER.into());
