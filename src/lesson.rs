@@ -6,6 +6,10 @@
 //! a `# Title` line and a one-sentence summary paragraph; `netdojo lesson list`
 //! shows both. The same files are tests: `tests/lessons.rs` runs every
 //! `console` block in them and checks the output.
+//!
+//! How a lesson looks is the reporter's business: styled and paged on a
+//! terminal (`report::markdown`), the markdown itself in a pipe or with
+//! `--plain`, its fields in `--json`.
 
 use crate::error::UsageError;
 use crate::report::Reporter;

@@ -356,9 +356,13 @@ fn a_lesson_into_a_pipe_or_with_plain_is_its_markdown_file() {
             "{args:?}"
         );
     }
-    let (out, all) = run_json(&["lesson", "2", "--plain"]);
+    // JSON is the same with and without --plain: the fields, markdown and all.
+    let (out, plain) = run_json(&["lesson", "2", "--plain"]);
     assert!(out.status.success());
-    assert_eq!(event(&all, "lesson")["markdown"], file.as_str());
+    assert_eq!(event(&plain, "lesson")["markdown"], file.as_str());
+    let (out, all) = run_json(&["lesson", "2"]);
+    assert!(out.status.success());
+    assert_eq!(all, plain);
 }
 
 /// The tour and each demo, as a class meets them.
