@@ -2,42 +2,80 @@
 //! run the command, and turn an error into one line on stderr.
 
 use std::future::Future;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
-use colored::Colorize;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, ColorChoice, Command, QueueCommand, TcpCommand, UdpCommand, WsCommand};
 use crate::error::UsageError;
 use crate::report::{Pacing, Reporter};
-use crate::{inspect, lab, lesson, queue, tcp, tour, udp, ws};
+use crate::{cli, inspect, lab, lesson, queue, tcp, tour, udp, ws};
 
 /// Parses the command line and runs it: the whole program, for `main.rs`.
 pub fn run_from_args() -> ExitCode {
-    match Cli::try_parse() {
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    // `--help` and usage errors come before the command line is parsed, so
+    // `--color` is looked for by hand, to apply to them too.
+    let color = color_choice_in(&args);
+    let mut cmd = Cli::command().color(match color {
+        ColorChoice::Auto => clap::ColorChoice::Auto,
+        ColorChoice::Always => clap::ColorChoice::Always,
+        ColorChoice::Never => clap::ColorChoice::Never,
+    });
+    let parsed = cmd
+        .try_get_matches_from_mut(&args)
+        .and_then(|mut matches| Cli::from_arg_matches_mut(&mut matches))
+        .map_err(|e| e.format(&mut cmd));
+    match parsed {
         Ok(cli) => main(cli),
-        Err(e) => {
-            let args: Vec<String> = std::env::args_os()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect();
-            clap_failure(&e, &args)
+        Err(e) => clap_failure(&e, &args, color),
+    }
+}
+
+/// The last `--color WHEN` (or `--color=WHEN`) on a command line, as clap
+/// would take it; `auto` when there is none or it is not a choice (which
+/// clap then reports).
+fn color_choice_in(args: &[String]) -> ColorChoice {
+    use clap::ValueEnum;
+    let mut choice = ColorChoice::Auto;
+    let mut words = args.iter().skip(1);
+    while let Some(word) = words.next() {
+        if word == "--" {
+            break;
+        }
+        let value = match word.strip_prefix("--color") {
+            Some("") => words.next().map(String::as_str),
+            Some(rest) => rest.strip_prefix('='),
+            None => None,
+        };
+        if let Some(c) = value.and_then(|v| ColorChoice::from_str(v, false).ok()) {
+            choice = c;
         }
     }
+    choice
 }
 
 /// Runs the program and returns its exit code: 0 success, 1 runtime failure,
 /// 2 usage error.
 pub fn main(cli: Cli) -> ExitCode {
     // JSON is for programs: never colour it, whatever the terminal.
-    configure_color(if cli.json {
+    let color = if cli.json {
         ColorChoice::Never
     } else {
         cli.color
-    });
+    };
+    configure_color(color);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
-        Err(e) => return fail(&anyhow::anyhow!("cannot start the async runtime: {e}")),
+        Err(e) => {
+            return fail(
+                &anyhow::anyhow!("cannot start the async runtime: {e}"),
+                color,
+            );
+        }
     };
     let reporter = if cli.json {
         Reporter::json(cli.verbose)
@@ -50,7 +88,7 @@ pub fn main(cli: Cli) -> ExitCode {
     runtime.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
+        Err(e) => fail(&e, color),
     }
 }
 
@@ -61,7 +99,21 @@ async fn run(cli: Cli, reporter: Reporter) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Tour { only, .. } => tour::run(&reporter, only.as_deref()).await,
-        Command::Lesson { which } => lesson::run(&which, &reporter),
+        Command::Lesson { which, plain } => lesson::run(&which, plain, &reporter),
+        Command::Completions { shell } => print_raw(&cli::completion_script(shell)),
+        Command::Man { dir: None } => print_raw(&cli::man_page()),
+        Command::Man { dir: Some(dir) } => {
+            let pages = cli::write_man_pages(&dir)
+                .map_err(|e| anyhow::anyhow!("cannot write man pages to {}: {e}", dir.display()))?;
+            for page in &pages {
+                reporter.item(
+                    "man_page",
+                    &[("path", page.display().to_string().into())],
+                    &format!("wrote {}", page.display()),
+                );
+            }
+            Ok(())
+        }
         Command::Tcp(TcpCommand::Serve { listen }) => {
             let listener = listen.bind_tcp().await?;
             tcp::serve(listener, reporter, shutdown_signal()).await
@@ -164,30 +216,56 @@ async fn run(cli: Cli, reporter: Reporter) -> anyhow::Result<()> {
 
 /// Colour only where it helps: `auto` means a terminal and no `NO_COLOR`.
 fn configure_color(choice: ColorChoice) {
+    colored::control::set_override(color_on(choice, std::io::stdout().is_terminal()));
+}
+
+/// Whether to colour a stream, given `--color` and whether the stream is a
+/// terminal.
+fn color_on(choice: ColorChoice, terminal: bool) -> bool {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let on = match choice {
+    match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => !no_color && std::io::stdout().is_terminal(),
-    };
-    colored::control::set_override(on);
+        ColorChoice::Auto => !no_color && terminal,
+    }
+}
+
+/// Writes what is not narration (a completion script, a man page) to
+/// stdout as it is; a closed stdout (`| head`) is not an error.
+fn print_raw(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => written.map_err(|e| anyhow::anyhow!("cannot write to stdout: {e}")),
+    }
 }
 
 /// Prints the error as one line and picks the exit code.
-fn fail(e: &anyhow::Error) -> ExitCode {
+fn fail(e: &anyhow::Error, color: ColorChoice) -> ExitCode {
     let code = if e.downcast_ref::<UsageError>().is_some() {
         2
     } else {
         1
     };
-    eprintln!("{} {e:#}", "error:".red().bold());
+    eprintln!("{} {e:#}", error_label(color));
     ExitCode::from(code)
+}
+
+/// `error:`, in bold red where stderr may have colour. Decided for stderr
+/// itself: `2> log` from a terminal gets no escape codes.
+fn error_label(color: ColorChoice) -> String {
+    if color_on(color, std::io::stderr().is_terminal()) {
+        let style = clap::builder::styling::AnsiColor::Red.on_default().bold();
+        format!("{style}error:{style:#}")
+    } else {
+        "error:".to_string()
+    }
 }
 
 /// What clap could not parse. `--help` and `--version` are not failures:
 /// they print as clap renders them, to stdout, with exit code 0. Anything
 /// else is a usage error, said in one line (see [`usage_line`]), exit code 2.
-fn clap_failure(e: &clap::Error, args: &[String]) -> ExitCode {
+fn clap_failure(e: &clap::Error, args: &[String], color: ColorChoice) -> ExitCode {
     use clap::error::ErrorKind;
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
@@ -196,7 +274,7 @@ fn clap_failure(e: &clap::Error, args: &[String]) -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            eprintln!("{} {}", "error:".red().bold(), usage_line(e, args));
+            eprintln!("{} {}", error_label(color), usage_line(e, args));
             ExitCode::from(2)
         }
     }

@@ -1,4 +1,6 @@
-//! The command line. The `///` comments here are the `--help` text.
+//! The command line. The `///` comments here are the `--help` text, and
+//! what the shell gets from it too: completion scripts and man pages, made
+//! from the same definition so they can never disagree with `--help`.
 
 use std::time::Duration;
 
@@ -62,12 +64,19 @@ pub enum Command {
         list: bool,
     },
 
-    /// Read a lesson in the terminal.
-    #[command(after_help = "Examples:\n  netdojo lesson list\n  netdojo lesson 2")]
+    /// Read a lesson in the terminal: styled and paged on a terminal, the
+    /// markdown as it is into a pipe or a file.
+    #[command(
+        after_help = "Examples:\n  netdojo lesson list\n  netdojo lesson 2                 styled, through $PAGER (default: less -R) when long\n  netdojo lesson 2 --plain         the markdown file itself\n  PAGER=cat netdojo lesson tcp     styled, without a pager"
+    )]
     Lesson {
         /// `list`, or a lesson number.
         #[arg(default_value = "list")]
         which: String,
+        /// Print the markdown as it is: no styling, no pager (what a pipe,
+        /// `--color never` and NO_COLOR get anyway).
+        #[arg(long)]
+        plain: bool,
     },
 
     /// TCP: a reliable byte stream. Echo server, client, and a narrated demo.
@@ -117,6 +126,29 @@ pub enum Command {
         after_help = "Examples:\n  netdojo queue demo                            pub/sub against a queue, a crash and a redelivery\n  netdojo queue serve                           a broker on 127.0.0.1:9002, in memory\n  netdojo queue serve --data-dir ./q            ... on disk: stored means it survives kill -9\n  netdojo queue produce orders 'order 1' 'order 2'\n  netdojo queue consume orders --group billing"
     )]
     Queue(QueueCommand),
+
+    /// Prints a completion script for a shell to stdout: Tab then completes
+    /// netdojo's commands, flags and their values.
+    #[command(
+        after_help = "Examples (install once, then open a new shell):\n  bash:        netdojo completions bash > ~/.local/share/bash-completion/completions/netdojo\n  zsh:         netdojo completions zsh > ~/.zfunc/_netdojo\n               (and in ~/.zshrc, before compinit: fpath+=~/.zfunc)\n  fish:        netdojo completions fish > ~/.config/fish/completions/netdojo.fish\n  PowerShell:  netdojo completions powershell >> $PROFILE\n  elvish:      netdojo completions elvish >> ~/.config/elvish/rc.elv"
+    )]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Prints netdojo's manual page (roff) to stdout, or writes one page per
+    /// command into a directory.
+    #[command(
+        after_help = "Examples:\n  netdojo man | man -l -                     read it now\n  netdojo man --dir ~/.local/share/man/man1   netdojo.1, netdojo-tcp.1, netdojo-tcp-serve.1, ...\n  man netdojo-tcp-serve                       once the directory is on MANPATH"
+    )]
+    Man {
+        /// Write `netdojo.1` and a page for every subcommand
+        /// (`netdojo-tcp-serve.1`, ...) here, creating the directory if needed.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 /// `netdojo queue ...`.
@@ -584,6 +616,56 @@ fn parse_datagram_size(s: &str) -> Result<usize, String> {
         .parse()
         .map_err(|_| format!("'{s}' is not a number of bytes"))?;
     crate::udp::wire::check_payload_size(size)
+}
+
+/// The completion script for `shell`: what `netdojo completions SHELL` prints.
+pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
+    use clap::CommandFactory;
+    // Into memory first: clap_complete panics on a failed write, and a
+    // closed stdout (`| head`) must end the program quietly.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "netdojo", &mut script);
+    script
+}
+
+/// The top-level manual page, in roff: what `netdojo man` prints.
+pub fn man_page() -> Vec<u8> {
+    use clap::CommandFactory;
+    let mut page = Vec::new();
+    // Its list of commands points at their pages, and `help` has none.
+    clap_mangen::Man::new(Cli::command().disable_help_subcommand(true))
+        .render(&mut page)
+        .expect("writing to memory cannot fail");
+    page
+}
+
+/// Writes `netdojo.1` and one page per subcommand, named by its path
+/// (`netdojo-tcp-serve.1`), into `dir`; returns the files written, the
+/// program's page first.
+pub fn write_man_pages(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    use clap::CommandFactory;
+    fn write(
+        cmd: &clap::Command,
+        dir: &std::path::Path,
+        written: &mut Vec<std::path::PathBuf>,
+    ) -> std::io::Result<()> {
+        // Every page's footer names the program, not the subcommand.
+        let page = clap_mangen::Man::new(cmd.clone())
+            .source(format!("netdojo {}", env!("CARGO_PKG_VERSION")));
+        written.push(page.generate_to(dir)?);
+        for sub in cmd.get_subcommands().filter(|c| !c.is_hide_set()) {
+            write(sub, dir, written)?;
+        }
+        Ok(())
+    }
+    std::fs::create_dir_all(dir)?;
+    // Building gives each subcommand its display name (`netdojo-tcp-serve`),
+    // which names its page; clap's own `help` subcommand gets none.
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let mut written = Vec::new();
+    write(&cmd, dir, &mut written)?;
+    Ok(written)
 }
 
 #[cfg(test)]

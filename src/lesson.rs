@@ -6,6 +6,10 @@
 //! a `# Title` line and a one-sentence summary paragraph; `netdojo lesson list`
 //! shows both. The same files are tests: `tests/lessons.rs` runs every
 //! `console` block in them and checks the output.
+//!
+//! How a lesson looks is the reporter's business: styled and paged on a
+//! terminal (`report::markdown`), the markdown itself in a pipe or with
+//! `--plain`, its fields in `--json`.
 
 use crate::error::UsageError;
 use crate::report::Reporter;
@@ -117,24 +121,26 @@ pub fn find(which: &str) -> Option<&'static Lesson> {
         .find(|l| l.name().eq_ignore_ascii_case(which) || l.stem.eq_ignore_ascii_case(which))
 }
 
-/// `netdojo lesson list` or `netdojo lesson N`.
-pub fn run(which: &str, reporter: &Reporter) -> anyhow::Result<()> {
+/// `netdojo lesson list` or `netdojo lesson N`: styled on a terminal (the
+/// reporter decides), or with `plain`, the markdown as it is.
+pub fn run(which: &str, plain: bool, reporter: &Reporter) -> anyhow::Result<()> {
     if which.trim().eq_ignore_ascii_case("list") {
         list(reporter);
         return Ok(());
     }
     let lesson = find(which).ok_or_else(|| unknown(which))?;
-    reporter.item(
-        "lesson",
-        &[
-            ("number", lesson.number().into()),
-            ("name", lesson.name().into()),
-            ("title", lesson.title().into()),
-            ("summary", lesson.summary().into()),
-            ("markdown", lesson.markdown.into()),
-        ],
-        lesson.markdown.trim_end(),
-    );
+    let fields = [
+        ("number", lesson.number().into()),
+        ("name", lesson.name().into()),
+        ("title", lesson.title().into()),
+        ("summary", lesson.summary().into()),
+        ("markdown", lesson.markdown.into()),
+    ];
+    if plain {
+        reporter.item("lesson", &fields, lesson.markdown.trim_end());
+    } else {
+        reporter.document("lesson", &fields, lesson.markdown);
+    }
     Ok(())
 }
 

@@ -335,3 +335,265 @@ fn step_waits_for_enter_and_pace_slows_without_changing_the_story() {
         assert!(text.contains("TCP_INFO"), "{text}");
     }
 }
+
+#[test]
+fn a_lesson_into_a_pipe_or_with_plain_is_its_markdown_file() {
+    let file =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/lessons/02-tcp.md")).unwrap();
+    // `--color always` would style a terminal; --plain wins, and a pipe is
+    // never styled or paged.
+    for args in [
+        &["lesson", "2", "--plain"][..],
+        &["--color", "always", "lesson", "2", "--plain"],
+        &["--color", "always", "lesson", "2"],
+        &["lesson", "tcp"],
+    ] {
+        let out = netdojo().args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            format!("{}\n", file.trim_end()),
+            "{args:?}"
+        );
+    }
+    // JSON is the same with and without --plain: the fields, markdown and all.
+    let (out, plain) = run_json(&["lesson", "2", "--plain"]);
+    assert!(out.status.success());
+    assert_eq!(event(&plain, "lesson")["markdown"], file.as_str());
+    let (out, all) = run_json(&["lesson", "2"]);
+    assert!(out.status.success());
+    assert_eq!(all, plain);
+}
+
+/// The tour and each demo, as a class meets them.
+const SHOWCASE: &[&[&str]] = &[
+    &["tour", "--pace", "0"],
+    &["tcp", "demo"],
+    &["udp", "demo"],
+    &["ws", "demo"],
+    &["queue", "demo"],
+    &["compare"],
+    &["inspect", "--example", "tcp-syn", "--hexdump", "--explain"],
+    &["lesson", "1"],
+];
+
+/// Whether any byte of stdout or stderr is an ESC: the start of every
+/// colour, style or cursor movement.
+fn has_escape(out: &std::process::Output) -> bool {
+    out.stdout.contains(&0x1b) || out.stderr.contains(&0x1b)
+}
+
+#[test]
+fn no_color_and_color_never_print_no_escape_code_anywhere_in_the_tour() {
+    use std::process::Stdio;
+    for args in SHOWCASE {
+        // netdojo() sets NO_COLOR=1; --color never must do without it.
+        let no_color = netdojo().args(*args).stdin(Stdio::null()).output().unwrap();
+        let never = netdojo()
+            .env_remove("NO_COLOR")
+            .args(["--color", "never"])
+            .args(*args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        for (how, out) in [("NO_COLOR=1", &no_color), ("--color never", &never)] {
+            assert!(
+                out.status.success(),
+                "{how} {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(!out.stdout.is_empty(), "{how} {args:?} printed nothing");
+            assert!(!has_escape(out), "{how} {args:?} printed an escape code");
+        }
+        // The two say the same: colour was all that could differ.
+        if args[0] != "tour" {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&never.stdout);
+        for layer in netdojo::layer::Layer::ALL {
+            assert!(
+                text.contains(&layer.badge()),
+                "{} is named without colour",
+                layer.badge()
+            );
+        }
+    }
+    // The check can fail: forced colour colours the tour, and usage errors.
+    let forced = netdojo()
+        .args(["--color", "always", "tour", "--pace", "0"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(forced.status.success());
+    assert!(
+        forced.stdout.contains(&0x1b),
+        "--color always colours the tour"
+    );
+    let wrong = netdojo()
+        .args(["--color", "always", "tcp", "bogus"])
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        wrong.stderr.contains(&0x1b),
+        "--color always colours error:"
+    );
+    let wrong = netdojo()
+        .env_remove("NO_COLOR")
+        .args(["--color", "never", "tcp", "bogus"])
+        .output()
+        .unwrap();
+    assert!(!has_escape(&wrong));
+}
+
+/// Runs `netdojo ARGS` on a pseudo-terminal of 100 × 40 through `script`
+/// (util-linux), with `env` set, and returns all it wrote there; `None`
+/// where `script` is missing.
+fn on_a_terminal(env: &[(&str, &str)], args: &[&str]) -> Option<Vec<u8>> {
+    let script = ["/usr/bin/script", "/bin/script"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file());
+    let Some(script) = script else {
+        eprintln!("skipping the terminal half: script(1) is not installed");
+        return None;
+    };
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let line = std::iter::once("stty cols 100 rows 40; exec env".to_string())
+        .chain(env.iter().map(|(k, v)| format!("{k}={}", quote(v))))
+        .chain(std::iter::once(quote(env!("CARGO_BIN_EXE_netdojo"))))
+        .chain(args.iter().map(|a| quote(a)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = std::process::Command::new(script)
+        .args(["-qec", &line, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .env_remove("PAGER")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{line}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    Some(out.stdout)
+}
+
+#[test]
+fn on_a_terminal_no_color_and_color_never_still_print_no_escape_code() {
+    // PAGER=cat: were a lesson styled after all, it would fail here rather
+    // than wait in less for a key.
+    for args in [&["tour", "--pace", "0"][..], &["lesson", "1"]] {
+        let Some(no_color) = on_a_terminal(&[("NO_COLOR", "1"), ("PAGER", "cat")], args) else {
+            return;
+        };
+        let never = on_a_terminal(
+            &[("PAGER", "cat")],
+            &[&["--color", "never"][..], args].concat(),
+        )
+        .unwrap();
+        for (how, out) in [("NO_COLOR=1", no_color), ("--color never", never)] {
+            assert!(out.len() > 1000, "{how} {args:?} printed little");
+            assert!(
+                !out.contains(&0x1b),
+                "{how} {args:?} printed an escape code"
+            );
+        }
+    }
+    // Where colour is allowed, a terminal gets it.
+    let auto = on_a_terminal(&[], &["tcp", "demo"]).unwrap();
+    assert!(auto.contains(&0x1b), "a terminal gets colour under auto");
+}
+
+#[test]
+fn on_a_terminal_a_lesson_is_styled_and_paged() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("lesson-pager");
+    std::fs::create_dir_all(&dir).unwrap();
+    let paged = dir.join("paged.txt");
+    let _ = std::fs::remove_file(&paged);
+    // A "pager" that keeps what it is given: the whole styled lesson.
+    let pager = format!("sh -c cat>{}", paged.display());
+    let Some(screen) = on_a_terminal(&[("PAGER", &pager)], &["lesson", "1"]) else {
+        return;
+    };
+    let screen = String::from_utf8_lossy(&screen);
+    assert!(
+        !screen.contains("Layers"),
+        "the pager had it, not the screen"
+    );
+    let styled = std::fs::read_to_string(&paged).unwrap();
+    assert!(styled.contains('\x1b'), "styled");
+    assert!(styled.contains("Answer") && !styled.contains("<details>"));
+    assert!(!styled.contains("# Layers"), "the heading is rendered");
+    // A short one, or no pager at all: straight to the screen.
+    let screen = on_a_terminal(&[("PAGER", "")], &["lesson", "3"]).unwrap();
+    let screen = String::from_utf8_lossy(&screen);
+    assert!(
+        screen.contains('\x1b') && screen.contains("UDP"),
+        "{screen}"
+    );
+    // --plain on a terminal: the file as it is.
+    let plain = on_a_terminal(&[], &["lesson", "2", "--plain"]).unwrap();
+    let plain = String::from_utf8_lossy(&plain).replace("\r\n", "\n");
+    let file =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/lessons/02-tcp.md")).unwrap();
+    assert_eq!(plain, format!("{}\n", file.trim_end()));
+}
+
+/// The text a person reads in coloured output: without its escape codes.
+fn without_escapes(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        // ESC [ parameters, up to a final byte from @ to ~.
+        if chars.next() == Some('[') {
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn color_never_loses_nothing_that_colour_shows() {
+    // Runs that say the same every time (seeded, or built-in frames).
+    for args in [
+        &["compare", "--messages", "20"][..],
+        &["compare", "--messages", "5", "--trace"],
+        &["inspect", "--example", "tcp-syn", "--hexdump", "--explain"],
+        &["inspect", "--example", "http-response", "--explain"],
+    ] {
+        let run = |color: &str| {
+            let out = netdojo()
+                .env_remove("NO_COLOR")
+                .args(["--color", color])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "--color {color} {args:?}");
+            out.stdout
+        };
+        let coloured = run("always");
+        assert!(coloured.contains(&0x1b), "{args:?} has colour to lose");
+        let coloured = without_escapes(&coloured);
+        let never = String::from_utf8(run("never")).unwrap();
+        // Every line colour shows is there without it, in the same order;
+        // without colour some views add lines (the hex dump marks each
+        // byte's layer under it).
+        let mut plain = never.lines();
+        for line in coloured.lines() {
+            assert!(
+                plain.any(|l| l == line),
+                "--color never {args:?} lacks {line:?}:\n{never}"
+            );
+        }
+    }
+}

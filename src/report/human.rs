@@ -99,4 +99,12 @@ impl Sink for HumanSink {
     fn note(&self, text: &str) -> io::Result<()> {
         write_stdout_line(text)
     }
+
+    fn document(&self, _: &str, _: &[(&str, serde_json::Value)], markdown: &str) -> io::Result<()> {
+        if super::markdown::styled_here() {
+            super::markdown::show(markdown)
+        } else {
+            write_stdout_line(markdown.trim_end())
+        }
+    }
 }

@@ -7,8 +7,9 @@
 //! - [`human`]: a coloured layer badge and the sentence, paced for a lecture;
 //! - [`json`]: one JSON object per line (NDJSON), the facts tests assert on.
 //!
-//! Some capabilities have their own presentation: [`inspect`], [`lab`], and
-//! [`ws_frames`] (the WebSocket tap's upgrade, frames and messages).
+//! Some capabilities have their own presentation: [`inspect`], [`lab`],
+//! [`ws_frames`] (the WebSocket tap's upgrade, frames and messages), and
+//! [`markdown`] (a lesson, styled and paged on a terminal).
 //!
 //! Pacing (`--pace`, `--step`) lives here too, so protocol code never sleeps for
 //! the sake of the audience.
@@ -17,6 +18,7 @@ pub mod human;
 pub mod inspect;
 pub mod json;
 pub mod lab;
+pub mod markdown;
 mod pacing;
 pub mod queue;
 pub mod ws_frames;
@@ -125,6 +127,11 @@ pub trait Sink: Send + Sync {
         let _ = (event, fields);
         self.note(text)
     }
+    /// Shows a markdown document (a lesson): people at a terminal see it
+    /// styled, elsewhere it is `item` with the markdown as its text.
+    fn document(&self, event: &str, fields: &[(&str, Value)], markdown: &str) -> io::Result<()> {
+        self.item(event, fields, markdown)
+    }
 }
 
 /// The handle protocol code holds: cheap to clone, safe to share across tasks.
@@ -199,6 +206,12 @@ impl Reporter {
     /// An item outside the layers: `text` for people, the fields for JSON.
     pub fn item(&self, event: &str, fields: &[(&str, Value)], text: &str) {
         handle_write(self.sink.item(event, fields, text));
+    }
+
+    /// A markdown document: styled and paged for people at a terminal, the
+    /// markdown itself elsewhere, the fields for JSON.
+    pub fn document(&self, event: &str, fields: &[(&str, Value)], markdown: &str) {
+        handle_write(self.sink.document(event, fields, markdown));
     }
 }
 
