@@ -23,6 +23,7 @@ pub async fn suite<S: Store>(make: impl Fn() -> S) {
 /// Runs every check against `store`, with queue names under `prefix`.
 pub async fn run_all<S: Store>(store: &S, prefix: &str) {
     order_is_kept(store, &format!("{prefix}.order")).await;
+    a_batch_is_stored_in_order(store, &format!("{prefix}.batch")).await;
     a_group_shares_the_work(store, &format!("{prefix}.share")).await;
     every_group_gets_every_message(store, &format!("{prefix}.fanout")).await;
     a_consumer_that_leaves_has_its_messages_redelivered(store, &format!("{prefix}.release")).await;
@@ -79,6 +80,29 @@ async fn order_is_kept<S: Store>(s: &S, q: &str) {
         bodies(&got),
         (0..20).map(|i| format!("m{i}")).collect::<Vec<_>>()
     );
+}
+
+async fn a_batch_is_stored_in_order<S: Store>(s: &S, q: &str) {
+    s.join_group(q, "g").await.unwrap();
+    s.append(q, "before").await.unwrap();
+    let batch: Vec<String> = (0..5).map(|i| format!("b{i}")).collect();
+    let ids: Vec<MessageId> = s
+        .append_batch(q, &batch)
+        .await
+        .into_iter()
+        .map(|r| r.expect("append in a batch"))
+        .collect();
+    assert_eq!(ids.len(), 5);
+    assert!(s.append_batch(q, &[]).await.is_empty());
+    s.append(q, "after").await.unwrap();
+    let got = take(s, q, "g", "c", 10).await;
+    assert_eq!(
+        bodies(&got),
+        ["before", "b0", "b1", "b2", "b3", "b4", "after"]
+    );
+    let delivered: Vec<MessageId> = got[1..6].iter().map(|d| d.id.clone()).collect();
+    assert_eq!(delivered, ids, "each body has the id its answer gave");
+    ack_all(s, q, "g", &got).await;
 }
 
 /// Ids compare as numbers (memory, disk) or as "ms-seq" pairs (Redis).
