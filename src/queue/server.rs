@@ -635,12 +635,7 @@ async fn ack_all<S: Store>(shared: &Shared<S>, c: &Consumer, ids: Vec<MessageId>
             }
         }
     }
-    let results = futures_util::future::join_all(
-        valid
-            .iter()
-            .map(|msg| shared.store.ack(&c.queue, &c.group, msg)),
-    )
-    .await;
+    let results = shared.store.ack_batch(&c.queue, &c.group, &valid).await;
     {
         let mut held = c.held.lock().expect("held lock");
         for msg in &valid {

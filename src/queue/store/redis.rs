@@ -345,6 +345,24 @@ end
 return n
 "#;
 
+/// KEYS: stream, counts. ARGV: group, trim every, then ids. As LUA_ACK
+/// once per id, in one script; the counter goes up once, and the queue is
+/// trimmed if it passed a multiple of trim-every. Returns 1 or 0 per id.
+const LUA_ACK_BATCH: &str = r#"
+local out, acked = {}, 0
+for i = 3, #ARGV do
+  local n = redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
+  out[#out + 1] = n
+  acked = acked + n
+end
+if acked > 0 then
+  local total = redis.call('HINCRBY', KEYS[2], 'acked:' .. ARGV[1], acked)
+  local every = tonumber(ARGV[2])
+  if math.floor(total / every) > math.floor((total - acked) / every) then trim(KEYS[1]) end
+end
+return out
+"#;
+
 /// KEYS: stream. ARGV: group, consumer, placeholder consumer, batch.
 const LUA_RELEASE: &str = r#"
 local group, consumer, parked = ARGV[1], ARGV[2], ARGV[3]
@@ -387,6 +405,7 @@ struct Scripts {
     join: Script,
     take: Script,
     ack: Script,
+    ack_batch: Script,
     release: Script,
     trim: Script,
 }
@@ -489,6 +508,7 @@ impl RedisStore {
             join: load(LUA_JOIN).await?,
             take: load(LUA_TAKE).await?,
             ack: load(LUA_ACK).await?,
+            ack_batch: load(LUA_ACK_BATCH).await?,
             release: load(LUA_RELEASE).await?,
             trim: load(LUA_TRIM).await?,
         };
@@ -855,6 +875,55 @@ impl Store for RedisStore {
             )
             .await?;
         Ok(acked == 1)
+    }
+
+    /// One script for the lot (see `LUA_ACK_BATCH`): a consumer's acks that
+    /// arrive together cost one round trip and one script run.
+    async fn ack_batch(
+        &self,
+        queue: &str,
+        group: &str,
+        ids: &[MessageId],
+    ) -> Vec<Result<bool, StoreError>> {
+        // Malformed ids would make XACK fail the whole script; they are
+        // simply not pending.
+        let valid: Vec<&str> = ids
+            .iter()
+            .map(|id| id.0.as_str())
+            .filter(|id| is_stream_id(id))
+            .collect();
+        if valid.is_empty() {
+            return ids.iter().map(|_| Ok(false)).collect();
+        }
+        let every = TRIM_EVERY.to_string();
+        let mut args: Vec<&str> = Vec::with_capacity(2 + valid.len());
+        args.extend([group, every.as_str()]);
+        args.extend(valid.iter().copied());
+        let reply: Vec<i64> = match self
+            .eval(
+                "acknowledging",
+                &self.scripts.ack_batch,
+                &[&self.stream_key(queue), &self.counts_key(queue)],
+                &args,
+            )
+            .await
+        {
+            Ok(reply) => reply,
+            Err(e) => {
+                let why = match e {
+                    StoreError::Backend(why) => why,
+                    other => other.to_string(),
+                };
+                return ids
+                    .iter()
+                    .map(|_| Err(StoreError::Backend(why.clone())))
+                    .collect();
+            }
+        };
+        let mut answers = reply.into_iter();
+        ids.iter()
+            .map(|id| Ok(is_stream_id(&id.0) && answers.next() == Some(1)))
+            .collect()
     }
 
     async fn release(&self, queue: &str, group: &str, consumer: &str) -> Result<u64, StoreError> {
