@@ -31,7 +31,9 @@
 //!   then XREADGROUP `>` for new ones (counter 1). With nothing to hand
 //!   out, the broker waits in XREADGROUP ... BLOCK on a connection of its
 //!   own (below).
-//! - ack: XACK, and HINCRBY of `acked:GROUP` when it was pending.
+//! - ack: XACK, and HINCRBY of `acked:GROUP` when it was pending. The acks
+//!   a consumer sends together ([`Store::ack_batch`]) are one script: an
+//!   XACK each, one HINCRBY.
 //! - release: XPENDING for the consumer, then XCLAIM ... TIME 0 JUSTID of
 //!   its messages to a placeholder consumer, [`RELEASED`], where the next
 //!   delivery on any broker finds them without a search. "Last delivered
