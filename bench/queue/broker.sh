@@ -92,13 +92,13 @@ for run in $(seq "$RUNS"); do
     echo "$line" >&2
     jq .produce_per_s <<<"$line" >>"$OUT/$t.produce"
     jq .consume_per_s <<<"$line" >>"$OUT/$t.consume"
-    jq .stored.p99_us <<<"$line" >>"$OUT/$t.stored_p99"
   done
   for t in "${TARGETS[@]}"; do
     line=$(load "$t" latency "$LAT_MESSAGES")
     echo "$line" >&2
     jq .achieved_per_s <<<"$line" >>"$OUT/$t.achieved"
     for f in p50 p99 max; do jq ".end_to_end.${f}_us" <<<"$line" >>"$OUT/$t.e2e_$f"; done
+    for f in p50 p99; do jq ".stored.${f}_us" <<<"$line" >>"$OUT/$t.stored_$f"; done
   done
   redis-cli -p "$PORT" del bench:rb >/dev/null
   rb -c "$PRODUCERS" XADD bench:rb '*' body "$BODY_TEXT" >>"$OUT/rb.c"
@@ -109,7 +109,7 @@ done
 
 declare -A F
 for t in "${TARGETS[@]}"; do
-  for m in produce consume stored_p99 achieved e2e_p50 e2e_p99 e2e_max; do
+  for m in produce consume stored_p50 stored_p99 achieved e2e_p50 e2e_p99 e2e_max; do
     F[$t.$m]=$(median <"$OUT/$t.$m")
   done
 done
@@ -120,21 +120,23 @@ echo
 echo "$PRODUCERS producers, $CONSUMERS consumers, $MESSAGES messages of $BODY bytes (window $WINDOW, prefetch $PREFETCH);"
 echo "latency: $LAT_MESSAGES messages at $RATE/s, consumers connected. Median of $RUNS; $(redis-server --version | grep -o 'v=[^ ]*'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)."
 echo
-echo "| what | produce msg/s | consume msg/s | stored p99 ms | e2e p50 ms | e2e p99 ms | e2e max ms | produce vs direct | consume vs direct |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| what | produce msg/s | consume msg/s | produce vs direct | consume vs direct | stored p50 / p99 ms | end to end p50 / p99 / max ms |"
+echo "|---|---|---|---|---|---|---|"
 name() { case $1 in memory) echo "broker, memory";; disk) echo "broker, --data-dir";; redis) echo "broker, --redis";; direct) echo "direct Redis (XADD/XREADGROUP/XACK)";; esac; }
 for t in direct memory disk redis; do
-  printf "| %s | %.0f | %.0f | %s | %s | %s | %s | %s | %s |\n" "$(name $t)" \
-    "${F[$t.produce]}" "${F[$t.consume]}" "$(ms "${F[$t.stored_p99]}")" \
-    "$(ms "${F[$t.e2e_p50]}")" "$(ms "${F[$t.e2e_p99]}")" "$(ms "${F[$t.e2e_max]}")" \
-    "$(ratio "${F[$t.produce]}" "${F[direct.produce]}")" "$(ratio "${F[$t.consume]}" "${F[direct.consume]}")"
+  printf "| %s | %.0f | %.0f | %s | %s | %s / %s | %s / %s / %s |\n" "$(name $t)" \
+    "${F[$t.produce]}" "${F[$t.consume]}" \
+    "$(ratio "${F[$t.produce]}" "${F[direct.produce]}")" "$(ratio "${F[$t.consume]}" "${F[direct.consume]}")" \
+    "$(ms "${F[$t.stored_p50]}")" "$(ms "${F[$t.stored_p99]}")" \
+    "$(ms "${F[$t.e2e_p50]}")" "$(ms "${F[$t.e2e_p99]}")" "$(ms "${F[$t.e2e_max]}")"
 done
-printf "| redis-benchmark XADD, -c %s | %.0f | | | | | | %s | |\n" "$PRODUCERS" "$(median <"$OUT/rb.c")" \
+printf "| redis-benchmark XADD, -c %s | %.0f | | %s | | | |\n" "$PRODUCERS" "$(median <"$OUT/rb.c")" \
   "$(ratio "$(median <"$OUT/rb.c")" "${F[direct.produce]}")"
-printf "| redis-benchmark XADD, -c %s -P %s | %.0f | | | | | | %s | |\n" "$PRODUCERS" "$WINDOW" "$(median <"$OUT/rb.p")" \
+printf "| redis-benchmark XADD, -c %s -P %s | %.0f | | %s | | | |\n" "$PRODUCERS" "$WINDOW" "$(median <"$OUT/rb.p")" \
   "$(ratio "$(median <"$OUT/rb.p")" "${F[direct.produce]}")"
 echo
 cost() { awk -v d="$1" -v m="$2" 'BEGIN { printf "%.1f", 1e6 / d - 1e6 / m }'; }
 echo "disk vs memory: produce $(ratio "${F[disk.produce]}" "${F[memory.produce]}"), consume $(ratio "${F[disk.consume]}" "${F[memory.consume]}");" \
-  "durable cost per message (1/disk - 1/memory): produce $(cost "${F[disk.produce]}" "${F[memory.produce]}") µs, consume $(cost "${F[disk.consume]}" "${F[memory.consume]}") µs."
+  "the durable store's cost per message (1/disk - 1/memory): produce $(cost "${F[disk.produce]}" "${F[memory.produce]}") µs, consume $(cost "${F[disk.consume]}" "${F[memory.consume]}") µs."
+echo "stored: publish -> stored answer (XADD reply), end to end: send -> consumer, both in the latency runs."
 echo "latency runs reached (msg/s of $RATE): $(for t in direct memory disk redis; do printf '%s %.0f  ' "$t" "${F[$t.achieved]}"; done)"
