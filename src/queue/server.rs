@@ -581,19 +581,21 @@ async fn store_batch<S: Store>(shared: &Shared<S>, batch: Vec<Publish>, outbox: 
     for (p, result) in batch.into_iter().zip(results) {
         let answer = match result {
             Ok(id) => {
-                shared.reporter.emit(
-                    Observation::new(
-                        Layer::Application,
-                        "stored",
-                        format!(
-                            "stored {queue}/{id} ({} bytes); the producer is told it can forget it",
-                            p.body.len()
-                        ),
-                    )
-                    .field("queue", queue.clone())
-                    .field("id", id.to_string())
-                    .detail(),
-                );
+                if shared.reporter.wants_detail() {
+                    shared.reporter.emit(
+                        Observation::new(
+                            Layer::Application,
+                            "stored",
+                            format!(
+                                "stored {queue}/{id} ({} bytes); the producer is told it can forget it",
+                                p.body.len()
+                            ),
+                        )
+                        .field("queue", queue.clone())
+                        .field("id", id.to_string())
+                        .detail(),
+                    );
+                }
                 event(&ServerEvent::Stored {
                     reference: p.reference,
                     queue: queue.clone(),
@@ -646,6 +648,7 @@ async fn ack_all<S: Store>(shared: &Shared<S>, c: &Consumer, ids: Vec<MessageId>
     c.permits.add_permits(valid.len());
     for (msg, acked) in valid.into_iter().zip(results) {
         match acked {
+            Ok(true) if !shared.reporter.wants_detail() => {}
             Ok(true) => shared.reporter.emit(
                 Observation::new(
                     Layer::Application,
@@ -850,6 +853,10 @@ async fn deliver_loop<S: Store>(
 }
 
 fn narrate_delivery(reporter: &Reporter, queue: &str, group: &str, name: &str, d: &Delivery) {
+    // A first delivery is a detail: not worth building unless shown.
+    if !d.is_redelivery() && !reporter.wants_detail() {
+        return;
+    }
     let obs = if d.is_redelivery() {
         Observation::new(
             Layer::Application,
