@@ -340,6 +340,9 @@ fn an_ack_timeout_gives_the_message_to_another_consumer(kind: Kind) {
     assert_eq!(again["id"], m["id"]);
     assert_eq!(again["delivery"], 2);
     other.ack(&again);
+    // Its answer comes after that ack is done: the two acks arrive on two
+    // connections, and nothing else orders them.
+    other.stats();
     // The hung consumer's late ack finds it already acknowledged.
     hung.ack(&m);
     let e = hung.until(|e| e["type"] == "error");

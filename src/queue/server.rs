@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_tungstenite::WebSocketStream;
@@ -44,6 +44,11 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Publishes one connection hands the store at once (in order), so a
 /// durable store can commit them together.
 const PUBLISH_BATCH: usize = 64;
+
+/// Acks one connection hands the store at once: those already received
+/// when the first is read. A consumer holds at most its prefetch, so this
+/// only bounds one batch's futures.
+const ACK_BATCH: usize = 64;
 
 /// Publishes waiting for the store on one connection; a producer that sends
 /// faster than the store stores waits for its answers (back-pressure).
@@ -252,13 +257,18 @@ async fn connection<S: Store>(ws: Ws, id: u64, peer: SocketAddr, shared: &Arc<Sh
     let publisher = tokio::spawn(store_publishes(shared.clone(), publish_rx, outbox.clone()));
     let mut consumer: Option<Consumer> = None;
     let mut shutdown = shared.shutdown.clone();
+    // A frame read while gathering acks that was not an ack: next in line.
+    let mut ahead = None;
     let close = loop {
-        let frame = tokio::select! {
-            // Frames already here first: an ack that arrived is not dropped
-            // because shutdown was noticed in the same instant.
-            biased;
-            f = stream.next() => f,
-            _ = shutdown.changed() => break Some((1001, "the broker is shutting down")),
+        let frame = match ahead.take() {
+            Some(f) => f,
+            None => tokio::select! {
+                // Frames already here first: an ack that arrived is not dropped
+                // because shutdown was noticed in the same instant.
+                biased;
+                f = stream.next() => f,
+                _ = shutdown.changed() => break Some((1001, "the broker is shutting down")),
+            },
         };
         let text = match frame {
             Some(Ok(Message::Text(t))) => t,
@@ -376,43 +386,30 @@ async fn connection<S: Store>(ws: Ws, id: u64, peer: SocketAddr, shared: &Arc<Sh
                     ));
                     continue;
                 };
-                if !c.held.lock().expect("held lock").contains(&msg) {
-                    let _ = outbox.try_send(error(
-                        ErrorCode::UnknownDelivery,
-                        format!("message {msg} was not delivered on this connection, or is already acknowledged"),
-                        None,
-                    ));
-                    continue;
-                }
-                let acked = shared.store.ack(&c.queue, &c.group, &msg).await;
-                c.held.lock().expect("held lock").remove(&msg);
-                c.permits.add_permits(1);
-                match acked {
-                    Ok(true) => reporter.emit(
-                        Observation::new(
-                            Layer::Application,
-                            "acked",
-                            format!(
-                                "{} acknowledged {}/{msg}: done with it for group {}",
-                                c.name, c.queue, c.group
-                            ),
-                        )
-                        .field("queue", c.queue.clone())
-                        .field("group", c.group.clone())
-                        .field("id", msg.to_string())
-                        .detail(),
-                    ),
-                    Ok(false) => {
-                        let _ = outbox.try_send(error(
-                            ErrorCode::UnknownDelivery,
-                            format!("message {msg} had already been acknowledged in group {} (it waited past the ack timeout and was redelivered)", c.group),
-                            None,
-                        ));
-                    }
-                    Err(e) => {
-                        let _ = outbox.try_send(error(ErrorCode::StoreFailed, e.to_string(), None));
+                // The acks already received go to the store together, so
+                // that it can take them in one commit (disk) or one round
+                // trip (Redis) instead of one after the other. Anything else
+                // read meanwhile is handled next, after them, as before.
+                let mut acks = vec![msg];
+                while acks.len() < ACK_BATCH {
+                    let Some(f) = stream.next().now_or_never() else {
+                        break;
+                    };
+                    match &f {
+                        Some(Ok(Message::Text(t))) => match serde_json::from_str(t.as_str()) {
+                            Ok(ClientEvent::Ack { id }) => acks.push(id),
+                            _ => {
+                                ahead = Some(f);
+                                break;
+                            }
+                        },
+                        _ => {
+                            ahead = Some(f);
+                            break;
+                        }
                     }
                 }
+                ack_all(shared, c, acks, &outbox).await;
             }
             ClientEvent::Subscribe { topic } => {
                 if let Err(m) = check_name("topic", &topic) {
@@ -574,19 +571,21 @@ async fn store_batch<S: Store>(shared: &Shared<S>, batch: Vec<Publish>, outbox: 
     for (p, result) in batch.into_iter().zip(results) {
         let answer = match result {
             Ok(id) => {
-                shared.reporter.emit(
-                    Observation::new(
-                        Layer::Application,
-                        "stored",
-                        format!(
-                            "stored {queue}/{id} ({} bytes); the producer is told it can forget it",
-                            p.body.len()
-                        ),
-                    )
-                    .field("queue", queue.clone())
-                    .field("id", id.to_string())
-                    .detail(),
-                );
+                if shared.reporter.wants_detail() {
+                    shared.reporter.emit(
+                        Observation::new(
+                            Layer::Application,
+                            "stored",
+                            format!(
+                                "stored {queue}/{id} ({} bytes); the producer is told it can forget it",
+                                p.body.len()
+                            ),
+                        )
+                        .field("queue", queue.clone())
+                        .field("id", id.to_string())
+                        .detail(),
+                    );
+                }
                 event(&ServerEvent::Stored {
                     reference: p.reference,
                     queue: queue.clone(),
@@ -606,6 +605,65 @@ fn store_error_code(e: &StoreError) -> ErrorCode {
         StoreError::Full { .. } => ErrorCode::QueueFull,
         StoreError::TooMany(_) => ErrorCode::TooMany,
         StoreError::Backend(_) => ErrorCode::StoreFailed,
+    }
+}
+
+/// Acknowledges `ids` for consumer `c`, in the store all at once; answers
+/// as one ack at a time would: an id this connection does not hold (or
+/// already acknowledged, also earlier in `ids`) is an error and is not sent.
+async fn ack_all<S: Store>(shared: &Shared<S>, c: &Consumer, ids: Vec<MessageId>, outbox: &Outbox) {
+    let mut valid: Vec<MessageId> = Vec::with_capacity(ids.len());
+    {
+        let held = c.held.lock().expect("held lock");
+        for msg in ids {
+            if !held.contains(&msg) || valid.contains(&msg) {
+                let _ = outbox.try_send(error(
+                    ErrorCode::UnknownDelivery,
+                    format!("message {msg} was not delivered on this connection, or is already acknowledged"),
+                    None,
+                ));
+            } else {
+                valid.push(msg);
+            }
+        }
+    }
+    let results = shared.store.ack_batch(&c.queue, &c.group, &valid).await;
+    {
+        let mut held = c.held.lock().expect("held lock");
+        for msg in &valid {
+            held.remove(msg);
+        }
+    }
+    // All the room at once, so the next delivery asks for that many.
+    c.permits.add_permits(valid.len());
+    for (msg, acked) in valid.into_iter().zip(results) {
+        match acked {
+            Ok(true) if !shared.reporter.wants_detail() => {}
+            Ok(true) => shared.reporter.emit(
+                Observation::new(
+                    Layer::Application,
+                    "acked",
+                    format!(
+                        "{} acknowledged {}/{msg}: done with it for group {}",
+                        c.name, c.queue, c.group
+                    ),
+                )
+                .field("queue", c.queue.clone())
+                .field("group", c.group.clone())
+                .field("id", msg.to_string())
+                .detail(),
+            ),
+            Ok(false) => {
+                let _ = outbox.try_send(error(
+                    ErrorCode::UnknownDelivery,
+                    format!("message {msg} had already been acknowledged in group {} (it waited past the ack timeout and was redelivered)", c.group),
+                    None,
+                ));
+            }
+            Err(e) => {
+                let _ = outbox.try_send(error(ErrorCode::StoreFailed, e.to_string(), None));
+            }
+        }
     }
 }
 
@@ -785,6 +843,10 @@ async fn deliver_loop<S: Store>(
 }
 
 fn narrate_delivery(reporter: &Reporter, queue: &str, group: &str, name: &str, d: &Delivery) {
+    // A first delivery is a detail: not worth building unless shown.
+    if !d.is_redelivery() && !reporter.wants_detail() {
+        return;
+    }
     let obs = if d.is_redelivery() {
         Observation::new(
             Layer::Application,

@@ -173,6 +173,19 @@ pub trait Store: Send + Sync + 'static {
         id: &MessageId,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Acknowledges several ids of `group`, each with its own answer, as
+    /// [`Store::ack`] would one by one. A store may do it in one round trip
+    /// (Redis); the default sends them all at once and waits for every one
+    /// (so the disk store's writer can commit them together).
+    fn ack_batch(
+        &self,
+        queue: &str,
+        group: &str,
+        ids: &[MessageId],
+    ) -> impl Future<Output = Vec<Result<bool, StoreError>>> + Send {
+        futures_util::future::join_all(ids.iter().map(move |id| self.ack(queue, group, id)))
+    }
+
     /// `consumer` has gone: every message it holds unacknowledged is due
     /// for redelivery at once. Returns how many.
     fn release(

@@ -20,7 +20,8 @@
 //!
 //! - append: XLEN, then XADD unless the queue holds [`MAX_QUEUE_DEPTH`]
 //!   messages. Check and add are one step, so brokers cannot overfill a
-//!   queue between them.
+//!   queue between them. A batch ([`Store::append_batch`], one producer's
+//!   pipelined messages) is one script: the same checks, one XADD each.
 //! - join: XGROUP CREATE ... 0 MKSTREAM: the group starts at the oldest
 //!   message kept, as the model says.
 //! - deliver: released messages first (XPENDING of [`RELEASED`], XCLAIM),
@@ -30,7 +31,9 @@
 //!   then XREADGROUP `>` for new ones (counter 1). With nothing to hand
 //!   out, the broker waits in XREADGROUP ... BLOCK on a connection of its
 //!   own (below).
-//! - ack: XACK, and HINCRBY of `acked:GROUP` when it was pending.
+//! - ack: XACK, and HINCRBY of `acked:GROUP` when it was pending. The acks
+//!   a consumer sends together ([`Store::ack_batch`]) are one script: an
+//!   XACK each, one HINCRBY.
 //! - release: XPENDING for the consumer, then XCLAIM ... TIME 0 JUSTID of
 //!   its messages to a placeholder consumer, [`RELEASED`], where the next
 //!   delivery on any broker finds them without a search. "Last delivered
@@ -198,6 +201,36 @@ local id = redis.call('XADD', KEYS[1], '*', 'body', ARGV[2], 'stored_ms', ms)
 return {'ok', id}
 "#;
 
+/// KEYS: stream, registry. ARGV: queue, max depth, max queues, then one
+/// body each. As LUA_APPEND once per body, in one script: one round trip
+/// and one script run for a producer's pipelined messages. Returns
+/// {'too-many-queues'}, or 'ok', id or 'full', depth for each body in turn.
+const LUA_APPEND_BATCH: &str = r#"
+if not register(KEYS[2], ARGV[1], tonumber(ARGV[3])) then return {'too-many-queues'} end
+local max_depth = tonumber(ARGV[2])
+local depth = redis.call('XLEN', KEYS[1])
+local now = redis.call('TIME')
+local ms = string.format('%.0f', tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000))
+local out, trimmed = {}, false
+for i = 4, #ARGV do
+  -- Nothing is acknowledged while a script runs: one trim is all it takes.
+  if depth >= max_depth and not trimmed then
+    trim(KEYS[1])
+    trimmed = true
+    depth = redis.call('XLEN', KEYS[1])
+  end
+  if depth >= max_depth then
+    out[#out + 1] = 'full'
+    out[#out + 1] = depth
+  else
+    out[#out + 1] = 'ok'
+    out[#out + 1] = redis.call('XADD', KEYS[1], '*', 'body', ARGV[i], 'stored_ms', ms)
+    depth = depth + 1
+  end
+end
+return out
+"#;
+
 /// KEYS: stream, registry. ARGV: queue, group, max queues, max groups.
 const LUA_JOIN: &str = r#"
 if not register(KEYS[2], ARGV[1], tonumber(ARGV[3])) then return {'too-many-queues'} end
@@ -314,6 +347,24 @@ end
 return n
 "#;
 
+/// KEYS: stream, counts. ARGV: group, trim every, then ids. As LUA_ACK
+/// once per id, in one script; the counter goes up once, and the queue is
+/// trimmed if it passed a multiple of trim-every. Returns 1 or 0 per id.
+const LUA_ACK_BATCH: &str = r#"
+local out, acked = {}, 0
+for i = 3, #ARGV do
+  local n = redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
+  out[#out + 1] = n
+  acked = acked + n
+end
+if acked > 0 then
+  local total = redis.call('HINCRBY', KEYS[2], 'acked:' .. ARGV[1], acked)
+  local every = tonumber(ARGV[2])
+  if math.floor(total / every) > math.floor((total - acked) / every) then trim(KEYS[1]) end
+end
+return out
+"#;
+
 /// KEYS: stream. ARGV: group, consumer, placeholder consumer, batch.
 const LUA_RELEASE: &str = r#"
 local group, consumer, parked = ARGV[1], ARGV[2], ARGV[3]
@@ -352,9 +403,11 @@ struct Script {
 
 struct Scripts {
     append: Script,
+    append_batch: Script,
     join: Script,
     take: Script,
     ack: Script,
+    ack_batch: Script,
     release: Script,
     trim: Script,
 }
@@ -453,9 +506,11 @@ impl RedisStore {
         };
         let scripts = Scripts {
             append: load(LUA_APPEND).await?,
+            append_batch: load(LUA_APPEND_BATCH).await?,
             join: load(LUA_JOIN).await?,
             take: load(LUA_TAKE).await?,
             ack: load(LUA_ACK).await?,
+            ack_batch: load(LUA_ACK_BATCH).await?,
             release: load(LUA_RELEASE).await?,
             trim: load(LUA_TRIM).await?,
         };
@@ -669,6 +724,61 @@ impl Store for RedisStore {
         }
     }
 
+    /// One script for the lot (see `LUA_APPEND_BATCH`): a producer's 64
+    /// pipelined messages cost one round trip, not 64 in turn.
+    async fn append_batch(
+        &self,
+        queue: &str,
+        bodies: &[String],
+    ) -> Vec<Result<MessageId, StoreError>> {
+        if bodies.is_empty() {
+            return Vec::new();
+        }
+        let (max_depth, max_queues) = (self.max_depth.to_string(), MAX_QUEUES.to_string());
+        let mut args: Vec<&str> = Vec::with_capacity(3 + bodies.len());
+        args.extend([queue, max_depth.as_str(), max_queues.as_str()]);
+        args.extend(bodies.iter().map(String::as_str));
+        let what = "storing messages";
+        let reply: Vec<Value> = match self
+            .eval(
+                what,
+                &self.scripts.append_batch,
+                &[&self.stream_key(queue), &self.registry_key()],
+                &args,
+            )
+            .await
+        {
+            Ok(reply) => reply,
+            Err(e) => {
+                let why = match e {
+                    StoreError::Backend(why) => why,
+                    other => other.to_string(),
+                };
+                return bodies
+                    .iter()
+                    .map(|_| Err(StoreError::Backend(why.clone())))
+                    .collect();
+            }
+        };
+        let mut reply = reply.into_iter();
+        let mut out = Vec::with_capacity(bodies.len());
+        for _ in bodies {
+            let status = reply.next().map(string).unwrap_or_default();
+            out.push(match status.as_str() {
+                "ok" => Ok(MessageId(reply.next().map(string).unwrap_or_default())),
+                "full" => Err(StoreError::Full {
+                    queue: queue.to_string(),
+                    depth: reply.next().map_or(0, number),
+                }),
+                "too-many-queues" => Err(StoreError::TooMany(format!(
+                    "Redis has its limit of {MAX_QUEUES} queues"
+                ))),
+                other => Err(self.unexpected(what, other)),
+            });
+        }
+        out
+    }
+
     async fn join_group(&self, queue: &str, group: &str) -> Result<(), StoreError> {
         let reply: Vec<String> = self
             .eval(
@@ -770,6 +880,55 @@ impl Store for RedisStore {
             )
             .await?;
         Ok(acked == 1)
+    }
+
+    /// One script for the lot (see `LUA_ACK_BATCH`): a consumer's acks that
+    /// arrive together cost one round trip and one script run.
+    async fn ack_batch(
+        &self,
+        queue: &str,
+        group: &str,
+        ids: &[MessageId],
+    ) -> Vec<Result<bool, StoreError>> {
+        // Malformed ids would make XACK fail the whole script; they are
+        // simply not pending.
+        let valid: Vec<&str> = ids
+            .iter()
+            .map(|id| id.0.as_str())
+            .filter(|id| is_stream_id(id))
+            .collect();
+        if valid.is_empty() {
+            return ids.iter().map(|_| Ok(false)).collect();
+        }
+        let every = TRIM_EVERY.to_string();
+        let mut args: Vec<&str> = Vec::with_capacity(2 + valid.len());
+        args.extend([group, every.as_str()]);
+        args.extend(valid.iter().copied());
+        let reply: Vec<i64> = match self
+            .eval(
+                "acknowledging",
+                &self.scripts.ack_batch,
+                &[&self.stream_key(queue), &self.counts_key(queue)],
+                &args,
+            )
+            .await
+        {
+            Ok(reply) => reply,
+            Err(e) => {
+                let why = match e {
+                    StoreError::Backend(why) => why,
+                    other => other.to_string(),
+                };
+                return ids
+                    .iter()
+                    .map(|_| Err(StoreError::Backend(why.clone())))
+                    .collect();
+            }
+        };
+        let mut answers = reply.into_iter();
+        ids.iter()
+            .map(|id| Ok(is_stream_id(&id.0) && answers.next() == Some(1)))
+            .collect()
     }
 
     async fn release(&self, queue: &str, group: &str, consumer: &str) -> Result<u64, StoreError> {
@@ -1356,6 +1515,24 @@ mod tests {
             store.append("q", "x").await,
             Err(StoreError::Full { .. })
         ));
+        store.forget_everything().await;
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_fills_the_queue_stores_what_fits() {
+        let Some(redis) = TestRedis::get().await else {
+            return;
+        };
+        let mut store = redis.store(&namespace()).await;
+        store.max_depth = 3;
+        store.append("q", "m0").await.unwrap();
+        let bodies: Vec<String> = (1..5).map(|i| format!("m{i}")).collect();
+        let results = store.append_batch("q", &bodies).await;
+        assert_eq!(results.len(), 4);
+        assert!(results[0].is_ok() && results[1].is_ok(), "{results:?}");
+        for r in &results[2..] {
+            assert!(matches!(r, Err(StoreError::Full { depth: 3, .. })), "{r:?}");
+        }
         store.forget_everything().await;
     }
 

@@ -23,11 +23,13 @@ pub async fn suite<S: Store>(make: impl Fn() -> S) {
 /// Runs every check against `store`, with queue names under `prefix`.
 pub async fn run_all<S: Store>(store: &S, prefix: &str) {
     order_is_kept(store, &format!("{prefix}.order")).await;
+    a_batch_is_stored_in_order(store, &format!("{prefix}.batch")).await;
     a_group_shares_the_work(store, &format!("{prefix}.share")).await;
     every_group_gets_every_message(store, &format!("{prefix}.fanout")).await;
     a_consumer_that_leaves_has_its_messages_redelivered(store, &format!("{prefix}.release")).await;
     an_ack_timeout_redelivers(store, &format!("{prefix}.timeout")).await;
     acks_are_checked(store, &format!("{prefix}.ack")).await;
+    a_batch_of_acks_is_checked_one_by_one(store, &format!("{prefix}.acks")).await;
     at_most_max_are_handed_out(store, &format!("{prefix}.prefetch")).await;
     a_waiting_consumer_gets_what_arrives(store, &format!("{prefix}.wait")).await;
     stats_count_what_happened(store, &format!("{prefix}.stats")).await;
@@ -79,6 +81,29 @@ async fn order_is_kept<S: Store>(s: &S, q: &str) {
         bodies(&got),
         (0..20).map(|i| format!("m{i}")).collect::<Vec<_>>()
     );
+}
+
+async fn a_batch_is_stored_in_order<S: Store>(s: &S, q: &str) {
+    s.join_group(q, "g").await.unwrap();
+    s.append(q, "before").await.unwrap();
+    let batch: Vec<String> = (0..5).map(|i| format!("b{i}")).collect();
+    let ids: Vec<MessageId> = s
+        .append_batch(q, &batch)
+        .await
+        .into_iter()
+        .map(|r| r.expect("append in a batch"))
+        .collect();
+    assert_eq!(ids.len(), 5);
+    assert!(s.append_batch(q, &[]).await.is_empty());
+    s.append(q, "after").await.unwrap();
+    let got = take(s, q, "g", "c", 10).await;
+    assert_eq!(
+        bodies(&got),
+        ["before", "b0", "b1", "b2", "b3", "b4", "after"]
+    );
+    let delivered: Vec<MessageId> = got[1..6].iter().map(|d| d.id.clone()).collect();
+    assert_eq!(delivered, ids, "each body has the id its answer gave");
+    ack_all(s, q, "g", &got).await;
 }
 
 /// Ids compare as numbers (memory, disk) or as "ms-seq" pairs (Redis).
@@ -202,6 +227,41 @@ async fn acks_are_checked<S: Store>(s: &S, q: &str) {
     }
     assert!(!s.ack(q, "nogroup", &ds[0].id).await.unwrap());
     assert!(!s.ack("no-such-queue", "g", &ds[0].id).await.unwrap());
+}
+
+async fn a_batch_of_acks_is_checked_one_by_one<S: Store>(s: &S, q: &str) {
+    s.join_group(q, "g").await.unwrap();
+    let ids = fill(s, q, 4).await;
+    let ds = take(s, q, "g", "c", 3).await;
+    assert!(s.ack_batch(q, "g", &[]).await.is_empty());
+    let batch = [
+        ds[0].id.clone(),
+        MessageId("abc".into()),
+        ids[3].clone(), // not delivered yet
+        ds[1].id.clone(),
+    ];
+    let acked: Vec<bool> = s
+        .ack_batch(q, "g", &batch)
+        .await
+        .into_iter()
+        .map(|r| r.expect("ack in a batch"))
+        .collect();
+    assert_eq!(acked, [true, false, false, true]);
+    let again: Vec<bool> = s
+        .ack_batch(q, "g", &[ds[1].id.clone(), ds[2].id.clone()])
+        .await
+        .into_iter()
+        .map(|r| r.expect("ack in a batch"))
+        .collect();
+    assert_eq!(again, [false, true], "twice, then the third");
+    assert!(
+        !s.ack_batch(q, "nogroup", &[ids[3].clone()]).await[0]
+            .as_ref()
+            .unwrap()
+    );
+    let rest = take(s, q, "g", "c", 10).await;
+    assert_eq!(bodies(&rest), ["m3"]);
+    ack_all(s, q, "g", &rest).await;
 }
 
 async fn at_most_max_are_handed_out<S: Store>(s: &S, q: &str) {
