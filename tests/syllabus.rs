@@ -4,7 +4,9 @@
 //! renamed, would send a student nowhere. So: every row's links lead to a real
 //! heading (GitHub's anchors), every row's commands exist (`netdojo <path>
 //! --help` succeeds and lists each flag the command uses), and the questions
-//! and terms the course promises are all in the table.
+//! and terms the course promises are all in the table. And the course keeps
+//! its shape: every lesson ends with exercises, each with a folded solution,
+//! and no code block hides from the lessons test by being indented.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -36,6 +38,9 @@ const REQUIRED: &[&str] = &[
     "packet",
     "message queue",
 ];
+
+/// How many exercises a lesson ends with.
+const EXERCISES: std::ops::RangeInclusive<usize> = 3..=5;
 
 fn lessons_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("lessons")
@@ -418,5 +423,124 @@ fn commands_are_split_into_words_and_flags_read_from_help() {
     let found = flags(help);
     for flag in ["-v", "--verbose", "--only", "--ladder"] {
         assert!(found.contains(flag), "{flag} in {found:?}");
+    }
+}
+
+/// The numbered lessons, `lessons/NN-name.md`, in order.
+fn lesson_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(lessons_dir())
+        .expect("lessons/")
+        .map(|e| e.expect("an entry").path())
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.ends_with(".md") && name.as_bytes().first().is_some_and(u8::is_ascii_digit)
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no lessons/NN-name.md");
+    files
+}
+
+/// The `## ` headings of a markdown file, outside code blocks, with the line
+/// each starts on.
+fn sections(markdown: &str) -> Vec<(usize, &str)> {
+    let mut in_code = false;
+    let mut found = Vec::new();
+    for (n, line) in markdown.lines().enumerate() {
+        if line.starts_with("```") {
+            in_code = !in_code;
+        } else if !in_code && let Some(title) = line.strip_prefix("## ") {
+            found.push((n, title.trim()));
+        }
+    }
+    found
+}
+
+#[test]
+fn every_lesson_ends_with_exercises_and_their_solutions() {
+    for file in lesson_files() {
+        let text = read(&file);
+        let name = file.display();
+        let heads = sections(&text);
+        let titles: Vec<&str> = heads.iter().map(|(_, t)| *t).collect();
+        assert_eq!(
+            titles.last(),
+            Some(&"Exercises"),
+            "{name}: the last section should be Exercises, not {:?}",
+            titles.last()
+        );
+        assert_eq!(
+            titles.iter().rev().nth(1),
+            Some(&"Check yourself"),
+            "{name}: Exercises should come right after Check yourself"
+        );
+        let start = heads.last().expect("a section").0;
+        let exercises: Vec<&str> = text.lines().skip(start + 1).collect();
+        // Exercises are numbered at the start of a line, outside code blocks.
+        let mut in_code = false;
+        let mut numbered = Vec::new();
+        for line in &exercises {
+            if line.starts_with("```") {
+                in_code = !in_code;
+            } else if !in_code
+                && let Some((number, rest)) = line.split_once(". ")
+                && !number.is_empty()
+                && number.chars().all(|c| c.is_ascii_digit())
+                && rest.starts_with("**")
+            {
+                numbered.push(number.parse::<usize>().expect("digits"));
+            }
+        }
+        assert!(
+            EXERCISES.contains(&numbered.len()),
+            "{name}: {} exercises, should be {} to {}",
+            numbered.len(),
+            EXERCISES.start(),
+            EXERCISES.end()
+        );
+        assert_eq!(
+            numbered,
+            (1..=numbered.len()).collect::<Vec<_>>(),
+            "{name}: exercises numbered 1, 2, 3, ..."
+        );
+        let solutions = exercises
+            .iter()
+            .filter(|l| l.trim() == "<details><summary>Solution</summary>")
+            .count();
+        let closed = exercises
+            .iter()
+            .filter(|l| l.trim() == "</details>")
+            .count();
+        assert_eq!(
+            (solutions, closed),
+            (numbered.len(), numbered.len()),
+            "{name}: each exercise has one <details><summary>Solution</summary> ... </details>"
+        );
+        assert!(
+            exercises.iter().any(|l| l.contains("netdojo ")),
+            "{name}: the exercises should use netdojo"
+        );
+    }
+}
+
+#[test]
+fn no_code_block_in_the_course_is_indented() {
+    // The lessons test only sees a fence at the start of a line: an indented
+    // ```console block would be shown to students and never run.
+    let mut files = lesson_files();
+    files.push(lessons_dir().join("README.md"));
+    let instructor = lessons_dir().join("instructor.md");
+    if instructor.exists() {
+        files.push(instructor);
+    }
+    for file in files {
+        for (n, line) in read(&file).lines().enumerate() {
+            assert!(
+                !(line.starts_with(char::is_whitespace) && line.trim_start().starts_with("```")),
+                "{}:{}: an indented code fence is not run by the lessons test; start it at the beginning of the line",
+                file.display(),
+                n + 1
+            );
+        }
     }
 }
