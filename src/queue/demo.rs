@@ -60,6 +60,12 @@ pub struct DemoFacts {
 
 /// Runs the demo and returns what it saw.
 pub async fn run(reporter: &Reporter) -> anyhow::Result<DemoFacts> {
+    // The first part's heading comes before the broker starts: the broker
+    // says "listening" from a task of its own, and that line belongs under it.
+    reporter.section(
+        "1. Pub/sub: only those listening",
+        "A topic passes each event to the subscribers connected at that moment, and keeps nothing. Fast and simple; a subscriber that is away misses what happened meanwhile.",
+    );
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -173,10 +179,6 @@ async fn pubsub(
     reporter: &Reporter,
     facts: &mut DemoFacts,
 ) -> anyhow::Result<()> {
-    reporter.section(
-        "1. Pub/sub: only those listening",
-        "A topic passes each event to the subscribers connected at that moment, and keeps nothing. Fast and simple; a subscriber that is away misses what happened meanwhile.",
-    );
     let mut screen = Connection::open(addr).await?;
     screen
         .send(&ClientEvent::Subscribe {

@@ -148,6 +148,19 @@ impl Stage {
         })
     }
 
+    /// Waits (at most [`EVENT_TIMEOUT`]) until the tap has reported `n`
+    /// connections closed. Only the order of the narration depends on it, so
+    /// a tap that is slower still lets the demo go on.
+    async fn closed(&self, n: u64) {
+        let done = || self.counters.connections_closed.load(Ordering::Relaxed) >= n;
+        let wait = async {
+            while !done() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        let _ = tokio::time::timeout(EVENT_TIMEOUT, wait).await;
+    }
+
     fn url(&self) -> String {
         format!("ws://{}/ws", self.tap_addr)
     }
@@ -341,13 +354,18 @@ pub async fn run_parts(
         true,
         Pacing::none(),
     );
-    let stage = Stage::start(true, tap_reporter).await?;
-
+    // The heading first: the tap says "listening" from a task of its own,
+    // and that line belongs under it.
     reporter.section(
         "1. One port: a page, then an upgrade",
         "socket.io attaches to an HTTP server because a WebSocket starts life as an HTTP request. The same port serves the page and, after a 101, the socket. A tap between client and server shows every byte.",
     );
+    let stage = Stage::start(true, tap_reporter).await?;
     facts.page_status = get_page(stage.tap_addr).await?;
+    // The page's connection is over for the client once it has read the
+    // page; the tap reports it closed a moment later. Wait for that line, so
+    // that the story reads "#1 closed" before "#2 connected" on every run.
+    stage.closed(1).await;
     let (mut ada, _) = Client::connect(&stage.url(), "ada", None).await?;
     ada.join().await?;
 

@@ -109,6 +109,8 @@ pub struct TapCounters {
     pub pings: AtomicU64,
     pub pongs: AtomicU64,
     pub closes: AtomicU64,
+    /// Connections whose both directions are done (the "closed" line).
+    pub connections_closed: AtomicU64,
     pub bytes_client_to_server: AtomicU64,
     pub bytes_server_to_client: AtomicU64,
 }
@@ -827,5 +829,6 @@ impl Narration {
             .field("messages_server_to_client", self.messages[s2c])
             .field("clean", clean),
         );
+        bump(&self.counters.connections_closed);
     }
 }
