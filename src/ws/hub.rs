@@ -1,17 +1,18 @@
 //! The chat's shared state: who is connected, the rooms, each room's history.
 //!
 //! One `Hub` behind a mutex, held only for the time it takes to update a map
-//! and hand frames to bounded per-client queues (`try_send`, never `.await`):
+//! and hand frames to bounded per-client queues ([`Outbox`], never `.await`):
 //! a slow client can never hold up a broadcast, and the lock is never held
 //! while a socket is written. A broadcast is serialized once and the same
 //! bytes are queued for every member.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::sync::{Notify, mpsc};
 use tungstenite::Utf8Bytes;
+
+pub use super::outbox::{Outbound, Outbox};
 
 use super::limits::{
     HISTORY_PER_ROOM, MAX_NAME_CHARS, MAX_ROOMS, MAX_ROOMS_PER_CLIENT, MAX_TEXT_CHARS,
@@ -21,17 +22,8 @@ use super::protocol::{ErrorCode, PresenceChange, ServerEvent, now_ms};
 
 /// Room in a client's queue for a full replay on resume, on top of
 /// [`OUTBOUND_QUEUE`]: every room it may rejoin, each with a whole history.
-/// tokio's channel allocates its slots as they fill, so unused room costs
-/// nothing.
+/// The queue allocates as it fills, so unused room costs nothing.
 pub const REPLAY_ROOM: usize = MAX_ROOMS_PER_CLIENT * HISTORY_PER_ROOM + 8;
-
-/// A frame on its way to one client.
-#[derive(Debug)]
-pub enum Outbound {
-    Text(Utf8Bytes),
-    Ping,
-    Close(u16, String),
-}
 
 /// What the hub keeps of a connected client: where to queue its frames and
 /// how to tell its session to close.
@@ -39,64 +31,51 @@ pub enum Outbound {
 pub struct ClientHandle {
     /// Tells this connection from a later one under the same name.
     pub connection: u64,
-    pub tx: mpsc::Sender<Outbound>,
-    /// Set when the client fell [`OUTBOUND_QUEUE`] frames behind; its
-    /// session closes it with 1008.
-    pub too_slow: Arc<AtomicBool>,
-    /// Set when the same client (same session token) connected again; its
-    /// session closes this older connection with 1001.
-    pub replaced: Arc<AtomicBool>,
-    pub kick: Arc<Notify>,
+    /// Its frames, and the flags its session watches.
+    pub outbox: Arc<Outbox>,
+}
+
+impl Default for ClientHandle {
+    fn default() -> Self {
+        ClientHandle::new()
+    }
 }
 
 impl ClientHandle {
-    /// A new handle and the receiving end of its queue.
-    pub fn new() -> (ClientHandle, mpsc::Receiver<Outbound>) {
+    /// A new handle with an empty queue; the writer takes `outbox` too.
+    pub fn new() -> ClientHandle {
         static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
-        let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE + REPLAY_ROOM);
-        let handle = ClientHandle {
+        ClientHandle {
             connection: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
-            tx,
-            too_slow: Arc::new(AtomicBool::new(false)),
-            replaced: Arc::new(AtomicBool::new(false)),
-            kick: Arc::new(Notify::new()),
-        };
-        (handle, rx)
-    }
-
-    /// Frames queued and not yet written.
-    fn queued(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
+            outbox: Arc::new(Outbox::new()),
+        }
     }
 
     /// Queues a frame; a client already [`OUTBOUND_QUEUE`] behind is marked
     /// too slow instead, and the frame is not kept.
-    fn send(&self, text: &Utf8Bytes) {
-        if self.queued() >= OUTBOUND_QUEUE
-            || self.tx.try_send(Outbound::Text(text.clone())).is_err()
+    pub fn send(&self, text: &Utf8Bytes) {
+        if !self
+            .outbox
+            .push(Outbound::Text(text.clone()), OUTBOUND_QUEUE)
         {
-            self.mark_slow();
+            self.outbox.mark_slow();
         }
     }
 
     /// Queues a volatile frame only if the client is keeping up: like
     /// socket.io's volatile emit, it is dropped rather than queued behind.
     fn send_volatile(&self, text: &Utf8Bytes) {
-        if self.queued() < VOLATILE_BACKLOG {
-            let _ = self.tx.try_send(Outbound::Text(text.clone()));
-        }
+        self.outbox
+            .push(Outbound::Text(text.clone()), VOLATILE_BACKLOG);
     }
 
     /// Replayed history, queued right after `hello` (it fits: [`REPLAY_ROOM`]).
     fn send_replay(&self, text: Utf8Bytes) {
-        if self.tx.try_send(Outbound::Text(text)).is_err() {
-            self.mark_slow();
-        }
-    }
-
-    fn mark_slow(&self) {
-        if !self.too_slow.swap(true, Ordering::Relaxed) {
-            self.kick.notify_one();
+        if !self
+            .outbox
+            .push(Outbound::Text(text), OUTBOUND_QUEUE + REPLAY_ROOM)
+        {
+            self.outbox.mark_slow();
         }
     }
 }
@@ -241,8 +220,8 @@ impl Hub {
             carried = old.rooms.clone();
             let old = old.handle.clone();
             self.unregister(name, old.connection);
-            old.replaced.store(true, Ordering::Relaxed);
-            old.kick.notify_one();
+            old.outbox.replaced.store(true, Ordering::Relaxed);
+            old.outbox.kick.notify_one();
             replaced_old = true;
         }
         // Keep the token across connections, so every later reconnect works.
@@ -528,9 +507,9 @@ fn message_event(room: &str, m: &Stored, replayed: bool) -> ServerEvent {
 mod tests {
     use super::*;
 
-    fn drain(rx: &mut mpsc::Receiver<Outbound>) -> Vec<ServerEvent> {
+    fn drain(client: &ClientHandle) -> Vec<ServerEvent> {
         let mut out = Vec::new();
-        while let Ok(Outbound::Text(t)) = rx.try_recv() {
+        while let Some(Outbound::Text(t)) = client.outbox.try_next() {
             out.push(serde_json::from_str(t.as_str()).unwrap());
         }
         out
@@ -539,14 +518,16 @@ mod tests {
     #[test]
     fn a_resume_replays_exactly_what_was_missed_and_counts_what_history_lost() {
         let mut hub = Hub::new(true);
-        let (a, mut a_rx) = ClientHandle::new();
+        let a = ClientHandle::new();
+        let a_out = a.clone();
         hub.register("ada", a, None).unwrap();
         hub.join("ada", "lobby").unwrap();
         for i in 0..(HISTORY_PER_ROOM + 5) {
             hub.say("ada", "lobby", &format!("m{i}")).unwrap();
         }
-        drain(&mut a_rx);
-        let (b, mut b_rx) = ClientHandle::new();
+        drain(&a_out);
+        let b = ClientHandle::new();
+        let b_out = b.clone();
         hub.register("bob", b, None).unwrap();
         let done = hub
             .resume("bob", &BTreeMap::from([("lobby".to_string(), 2)]))
@@ -554,7 +535,7 @@ mod tests {
         let missed = (HISTORY_PER_ROOM + 5 - 2) as u64;
         assert_eq!(done[0].replayed, HISTORY_PER_ROOM as u64);
         assert_eq!(done[0].lost, missed - HISTORY_PER_ROOM as u64);
-        let events = drain(&mut b_rx);
+        let events = drain(&b_out);
         assert!(matches!(events[0], ServerEvent::Presence { .. }));
         assert!(
             matches!(events[1], ServerEvent::Resumed { replayed, .. } if replayed == HISTORY_PER_ROOM as u64)
@@ -578,13 +559,13 @@ mod tests {
     #[test]
     fn without_recovery_a_resume_only_counts() {
         let mut hub = Hub::new(false);
-        let (a, _a_rx) = ClientHandle::new();
+        let a = ClientHandle::new();
         hub.register("ada", a, None).unwrap();
         hub.join("ada", "r").unwrap();
         for _ in 0..3 {
             hub.say("ada", "r", "x").unwrap();
         }
-        let (b, _b_rx) = ClientHandle::new();
+        let b = ClientHandle::new();
         hub.register("bob", b, None).unwrap();
         let done = hub
             .resume("bob", &BTreeMap::from([("r".to_string(), 1)]))
@@ -595,53 +576,54 @@ mod tests {
     #[test]
     fn names_are_unique_and_checked() {
         let mut hub = Hub::new(true);
-        hub.register("ada", ClientHandle::new().0, None).unwrap();
+        hub.register("ada", ClientHandle::new(), None).unwrap();
         assert_eq!(
-            hub.register("ada", ClientHandle::new().0, None)
+            hub.register("ada", ClientHandle::new(), None)
                 .unwrap_err()
                 .0,
             ErrorCode::NameTaken
         );
         assert_eq!(
-            hub.register("", ClientHandle::new().0, None).unwrap_err().0,
+            hub.register("", ClientHandle::new(), None).unwrap_err().0,
             ErrorCode::BadName
         );
         assert_eq!(
-            hub.register(" x", ClientHandle::new().0, None)
-                .unwrap_err()
-                .0,
+            hub.register(" x", ClientHandle::new(), None).unwrap_err().0,
             ErrorCode::BadName
         );
-        let (c, _) = ClientHandle::new();
+        let c = ClientHandle::new();
         let id = c.connection;
         hub.register("cy", c, None).unwrap();
         hub.unregister("cy", id);
-        hub.register("cy", ClientHandle::new().0, None).unwrap();
+        hub.register("cy", ClientHandle::new(), None).unwrap();
     }
 
     #[test]
     fn the_session_token_takes_a_name_back_from_an_old_connection() {
         let mut hub = Hub::new(true);
-        let (old, _old_rx) = ClientHandle::new();
+        let old = ClientHandle::new();
         let old_id = old.connection;
-        let replaced = old.replaced.clone();
+        let replaced = old.outbox.clone();
         let token = hub.register("ada", old, None).unwrap().session;
         hub.join("ada", "lobby").unwrap();
         assert_eq!(
-            hub.register("ada", ClientHandle::new().0, Some("guess"))
+            hub.register("ada", ClientHandle::new(), Some("guess"))
                 .unwrap_err()
                 .0,
             ErrorCode::NameTaken
         );
-        assert!(!replaced.load(Ordering::Relaxed));
+        assert!(!replaced.replaced.load(Ordering::Relaxed));
 
-        let (new, _new_rx) = ClientHandle::new();
+        let new = ClientHandle::new();
         let new_id = new.connection;
         let got = hub.register("ada", new, Some(&token)).unwrap();
         assert!(got.replaced_old);
         assert_eq!(got.session, token, "the token stays the same");
         assert_eq!(got.carried, BTreeMap::from([("lobby".to_string(), 0)]));
-        assert!(replaced.load(Ordering::Relaxed), "the old one is told");
+        assert!(
+            replaced.replaced.load(Ordering::Relaxed),
+            "the old one is told"
+        );
         // The old session ending later must not unregister the new one.
         assert!(hub.unregister("ada", old_id).is_empty());
         assert_eq!(hub.client_count(), 1);
@@ -652,13 +634,13 @@ mod tests {
     #[test]
     fn a_client_that_falls_behind_is_marked_too_slow_not_buffered() {
         let mut hub = Hub::new(true);
-        let (a, _a_rx) = ClientHandle::new();
-        let slow = a.too_slow.clone();
+        let a = ClientHandle::new();
+        let slow = a.outbox.clone();
         hub.register("ada", a, None).unwrap();
         hub.join("ada", "r").unwrap();
         for _ in 0..OUTBOUND_QUEUE {
             hub.say("ada", "r", "x").unwrap();
         }
-        assert!(slow.load(Ordering::Relaxed));
+        assert!(slow.is_too_slow());
     }
 }

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod frames;
 pub mod hub;
 pub mod limits;
+pub mod outbox;
 pub mod protocol;
 pub mod server;
 pub mod tap;

@@ -22,7 +22,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, watch};
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::Message;
 use tungstenite::error::{CapacityError, Error as WsError};
@@ -30,11 +30,12 @@ use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{Role, WebSocketConfig};
 
-use super::hub::{ClientHandle, Hub, Outbound};
+use super::hub::{ClientHandle, Hub, Outbound, REPLAY_ROOM};
 use super::limits::{
     HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, HELLO_TIMEOUT, MAX_CLIENTS, MAX_MESSAGE_BYTES,
-    RATE_BURST, RATE_PER_SEC, RATE_STRIKES, SHUTDOWN_GRACE,
+    OUTBOUND_QUEUE, RATE_BURST, RATE_PER_SEC, RATE_STRIKES, SHUTDOWN_GRACE,
 };
+use super::outbox::{CloseOnDrop, Outbox};
 use super::protocol::{ClientEvent, ErrorCode, ServerEvent, close};
 use crate::layer::Layer;
 use crate::report::{Observation, Reporter};
@@ -281,7 +282,12 @@ fn route(mut req: Request<Incoming>, peer: SocketAddr, shared: Arc<Shared>) -> H
         let ws =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                 .await;
-        session(ws, peer, &shared).await;
+        // Split here, not in `session`: an async fn keeps its arguments in
+        // its state for its whole life, and the whole WebSocketStream, moved
+        // into the split halves at once, would sit there dead (about 600
+        // bytes of every connection).
+        let (sink, stream) = ws.split();
+        session(sink, stream, peer, &shared).await;
         drop(permit);
     });
     let mut r = respond(StatusCode::SWITCHING_PROTOCOLS, "text/plain", Bytes::new());
@@ -350,11 +356,17 @@ impl RateLimit {
 type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
 /// One client, from the upgrade to the close.
-async fn session(ws: Ws, peer: SocketAddr, shared: &Shared) {
+async fn session(
+    sink: futures_util::stream::SplitSink<Ws, Message>,
+    mut stream: futures_util::stream::SplitStream<Ws>,
+    peer: SocketAddr,
+    shared: &Shared,
+) {
     let reporter = &shared.reporter;
-    let (sink, mut stream) = ws.split();
-    let (handle, rx) = ClientHandle::new();
-    let writer = tokio::spawn(write_frames(sink, rx, handle.too_slow.clone()));
+    let handle = ClientHandle::new();
+    // However this session ends, its writer learns that no frame will come.
+    let _closer = CloseOnDrop(handle.outbox.clone());
+    let writer = tokio::spawn(write_frames(sink, handle.outbox.clone()));
     let mut name: Option<String> = None;
     let mut limit = RateLimit::new(shared.options.rate_per_sec);
     let mut shutdown = shared.shutdown.clone();
@@ -367,11 +379,11 @@ async fn session(ws: Ws, peer: SocketAddr, shared: &Shared) {
     let ending: Ending = loop {
         let frame = tokio::select! {
             f = stream.next() => f,
-            _ = handle.kick.notified() => {
-                if handle.too_slow.load(Ordering::Relaxed) {
+            _ = handle.outbox.kick.notified() => {
+                if handle.outbox.is_too_slow() {
                     break Ending::new(close::POLICY, "too slow: the server will not queue more for you");
                 }
-                if handle.replaced.load(Ordering::Relaxed) {
+                if handle.outbox.replaced.load(Ordering::Relaxed) {
                     break Ending::new(close::GOING_AWAY, "replaced by a new connection of the same client");
                 }
                 continue;
@@ -381,7 +393,7 @@ async fn session(ws: Ws, peer: SocketAddr, shared: &Shared) {
                 if last_heard.elapsed() > shared.options.heartbeat_timeout {
                     break Ending::new(close::GOING_AWAY, "no answer to the server's pings: presumed gone");
                 }
-                let _ = handle.tx.try_send(Outbound::Ping);
+                handle.outbox.push(Outbound::Ping, OUTBOUND_QUEUE);
                 reporter.emit(Observation::new(Layer::Session, "ping",
                     format!("heartbeat: ping to {}", name.as_deref().unwrap_or("a client"))).detail());
                 continue;
@@ -628,15 +640,11 @@ async fn session(ws: Ws, peer: SocketAddr, shared: &Shared) {
             .detail(),
         );
     }
-    // The close frame goes after whatever is queued; the slow client's queue
-    // is full, so it gets the close on its own.
-    if ending.code >= 1000 && ending.code != 1005 && ending.code != 1006 {
-        let close_frame = Outbound::Close(ending.code, ending.reason.clone());
-        if handle.too_slow.load(Ordering::Relaxed) {
-            handle.kick.notify_one();
-        }
-        let _ = handle.tx.try_send(close_frame);
-    }
+    // The close frame goes after whatever is queued (the writer sends a
+    // slow client its close at once, instead of its backlog).
+    let close_frame = (ending.code >= 1000 && ending.code != 1005 && ending.code != 1006)
+        .then(|| Outbound::Close(ending.code, ending.reason.clone()));
+    handle.outbox.close(close_frame);
     drop(handle);
     // A peer that reads nothing cannot even take its close frame: after the
     // grace period its socket is simply closed.
@@ -752,7 +760,11 @@ fn handle_event(me: &str, event: ClientEvent, handle: &ClientHandle, shared: &Sh
 }
 
 fn send_event(handle: &ClientHandle, event: &ServerEvent) {
-    let _ = handle.tx.try_send(Outbound::Text(event.to_text().into()));
+    // Answers to this client's own events; room for a replay, like history.
+    handle.outbox.push(
+        Outbound::Text(event.to_text().into()),
+        OUTBOUND_QUEUE + REPLAY_ROOM,
+    );
 }
 
 fn send_error(handle: &ClientHandle, code: ErrorCode, message: impl Into<String>) {
@@ -786,13 +798,12 @@ fn ending_for_error(e: &WsError) -> Ending {
 /// is still queued is skipped and the close (1008) goes next.
 async fn write_frames(
     mut sink: futures_util::stream::SplitSink<Ws, Message>,
-    mut rx: mpsc::Receiver<Outbound>,
-    too_slow: Arc<std::sync::atomic::AtomicBool>,
+    outbox: Arc<Outbox>,
 ) -> futures_util::stream::SplitSink<Ws, Message> {
-    'queue: while let Some(mut out) = rx.recv().await {
+    'queue: while let Some(mut out) = outbox.next().await {
         let mut batch = 0;
         loop {
-            if too_slow.load(Ordering::Relaxed) && !matches!(out, Outbound::Close(..)) {
+            if outbox.is_too_slow() && !matches!(out, Outbound::Close(..)) {
                 out = Outbound::Close(
                     close::POLICY,
                     "too slow: the server will not queue more for you".to_string(),
@@ -815,16 +826,16 @@ async fn write_frames(
                 break 'queue;
             }
             batch += 1;
-            match rx.try_recv() {
-                Ok(next) if batch < WRITE_BATCH => out = next,
-                Ok(next) => {
+            match outbox.try_next() {
+                Some(next) if batch < WRITE_BATCH => out = next,
+                Some(next) => {
                     if sink.flush().await.is_err() {
                         break 'queue;
                     }
                     batch = 0;
                     out = next;
                 }
-                Err(_) => break,
+                None => break,
             }
         }
         if sink.flush().await.is_err() {
