@@ -245,6 +245,84 @@ fn after_a_network_drop_the_client_reconnects_takes_its_name_back_and_recovers_e
 }
 
 #[test]
+fn after_the_server_restarts_the_client_starts_counting_again_and_misses_nothing_new() {
+    // Message ids start again at 1 in a new server process: a client that
+    // resumed with the old ids would skip the new server's first messages
+    // as "already seen".
+    let old = Server::start(&["ws", "serve", "--listen", "127.0.0.1:0"]);
+    let proxy = common::CutProxy::start(old.addr);
+    let mut bob = Raw::connect(&format!("ws://{}/ws", old.addr), "bob", "lobby");
+    let mut ada = netdojo()
+        .args([
+            "--json",
+            "ws",
+            "chat",
+            &format!("ws://{}/ws", proxy.addr),
+            "--name",
+            "ada",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    bob.until(|e| e["type"] == "presence" && e["name"] == "ada" && e["event"] == "joined");
+    for i in 1..=3 {
+        bob.emit(serde_json::json!({"type": "say", "room": "lobby", "text": format!("old {i}"), "ack": i}));
+        bob.until(|e| e["type"] == "ack" && e["ack"] == i);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+
+    // The server "restarts": a new process takes over, the old one stops.
+    proxy.refuse(true);
+    let new = Server::start(&["ws", "serve", "--listen", "127.0.0.1:0"]);
+    proxy.set_upstream(new.addr);
+    drop(bob);
+    old.stop();
+    let mut bob = Raw::connect(&format!("ws://{}/ws", new.addr), "bob", "lobby");
+    for i in 1..=2 {
+        bob.emit(serde_json::json!({"type": "say", "room": "lobby", "text": format!("new {i}"), "ack": i}));
+        bob.until(|e| e["type"] == "ack" && e["ack"] == i);
+    }
+    proxy.refuse(false);
+    let resumed = new.wait_for("resumed", Duration::from_secs(15));
+    assert_eq!(resumed["restarted"], true, "{resumed}");
+    bob.until(|e| e["type"] == "presence" && e["name"] == "ada" && e["event"] == "joined");
+    for i in 3..=4 {
+        bob.emit(serde_json::json!({"type": "say", "room": "lobby", "text": format!("new {i}"), "ack": i}));
+        bob.until(|e| e["type"] == "ack" && e["ack"] == i);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+
+    drop(ada.stdin.take());
+    let out = ada.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let all = json_lines(&out.stdout);
+    let resumed = &events(&all, "resumed")[0];
+    assert_eq!(
+        (
+            resumed["after"].as_u64(),
+            resumed["replayed"].as_u64(),
+            resumed["restarted"].as_bool()
+        ),
+        (Some(0), Some(2), Some(true)),
+        "{resumed}"
+    );
+    let got: Vec<_> = events(&all, "message")
+        .iter()
+        .map(|m| m["message"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "old 1", "old 2", "old 3", "new 1", "new 2", "new 3", "new 4"
+        ],
+        "every message of both servers, once each: {all:#?}"
+    );
+    new.stop();
+}
+
+#[test]
 fn a_client_whose_input_ends_while_the_server_is_gone_stops_retrying() {
     let server = Server::start(&["ws", "serve", "--listen", "127.0.0.1:0"]);
     let url = format!("ws://{}/ws", server.addr);

@@ -48,6 +48,9 @@ struct State {
     /// The server's token for our name, from `welcome`: shown again on
     /// reconnect, it takes the name back from our own dead connection.
     session: Option<String>,
+    /// The `server` of the last `welcome`: the ids in `last_seen` are
+    /// that server process's.
+    server: Option<String>,
     room: String,
     /// Rooms we asked to be in: rejoined on every connection, whether or
     /// not the server's confirmation arrived before the last one dropped.
@@ -89,6 +92,7 @@ pub async fn run(args: &WsChatArgs, reporter: &Reporter) -> anyhow::Result<()> {
     let mut state = State {
         name: args.name.clone(),
         session: None,
+        server: None,
         room: args.room.clone(),
         wanted: BTreeSet::from([args.room.clone()]),
         last_seen: BTreeMap::new(),
@@ -261,6 +265,7 @@ async fn connection(
         &ClientEvent::Hello {
             name: state.name.clone(),
             session: state.session.clone(),
+            server: resume.as_ref().and(state.server.clone()),
             resume,
         },
     )
@@ -324,9 +329,10 @@ async fn connection(
                 {
                     ready = true;
                 }
-                if let ServerEvent::Welcome { session, .. } = &event {
+                if let ServerEvent::Welcome { session, server, .. } = &event {
                     welcomed = true;
                     state.session = Some(session.clone());
+                    state.server = Some(server.clone());
                     // Rooms asked for but never confirmed (the first
                     // connection, or one that dropped before the answer):
                     // a plain join, with no history to replay.
@@ -532,18 +538,30 @@ fn show(event: &ServerEvent, state: &mut State, reporter: &Reporter, first: bool
             .field("change", verb)
             .field("members", members.clone())
         }
-        ServerEvent::Resumed { room, after, replayed, lost } => Observation::new(
-            Layer::Session,
-            "resumed",
-            format!(
-                "back in #{room} after message {after}: recovering {replayed} missed message(s){}",
-                if *lost > 0 { format!("; {lost} too old to recover (older than the room's history)") } else { String::new() }
-            ),
-        )
-        .field("room", room.clone())
-        .field("after", *after)
-        .field("replayed", *replayed)
-        .field("lost", *lost),
+        ServerEvent::Resumed { room, after, replayed, lost, restarted } => {
+            // The replay that follows counts from the server's `after`: after
+            // a restart, ids start again at 1 and ours mean nothing there.
+            state.last_seen.insert(room.clone(), *after);
+            let too_old = if *lost > 0 {
+                format!("; {lost} too old to recover (older than the room's history)")
+            } else {
+                String::new()
+            };
+            Observation::new(
+                Layer::Session,
+                "resumed",
+                if *restarted {
+                    format!("back in #{room}, but the server has restarted (or forgot the room while it was empty) since we were here: its message ids start again, and whatever was said after our last message is gone; recovering {replayed} message(s) said since{too_old}")
+                } else {
+                    format!("back in #{room} after message {after}: recovering {replayed} missed message(s){too_old}")
+                },
+            )
+            .field("room", room.clone())
+            .field("after", *after)
+            .field("replayed", *replayed)
+            .field("lost", *lost)
+            .field("restarted", *restarted)
+        }
         ServerEvent::Typing { room, name } => Observation::new(
             Layer::Application,
             "typing",

@@ -209,6 +209,7 @@ impl Client {
                 session: None,
                 name: name.into(),
                 resume: resume.map(|id| BTreeMap::from([(ROOM.to_string(), id)])),
+                server: None,
             })
             .await?;
         let welcome = client

@@ -108,6 +108,8 @@ pub struct Resumed {
     pub after: u64,
     pub replayed: u64,
     pub lost: u64,
+    /// The client's ids were from an earlier life of the room.
+    pub restarted: bool,
 }
 
 /// All clients and rooms.
@@ -115,6 +117,9 @@ pub struct Hub {
     clients: HashMap<String, Client>,
     rooms: HashMap<String, Room>,
     recovery: bool,
+    /// This server process, for `welcome`: ids seen on another are
+    /// meaningless here.
+    instance: String,
 }
 
 struct Client {
@@ -181,7 +186,13 @@ impl Hub {
             clients: HashMap::new(),
             rooms: HashMap::new(),
             recovery,
+            instance: format!("{:016x}", rand::random::<u64>()),
         }
+    }
+
+    /// This server process's id, sent in `welcome`.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// Room names that exist now (at most 100, for the welcome).
@@ -435,12 +446,22 @@ impl Hub {
         &mut self,
         name: &str,
         last_seen: &BTreeMap<String, u64>,
+        seen_on: Option<&str>,
     ) -> HubResult<Vec<Resumed>> {
+        // Ids from another server process (this one restarted) count from
+        // a different 1: none of them says what the client has seen here.
+        let other_server = seen_on.is_some_and(|s| s != self.instance);
         let mut done = Vec::new();
-        for (room, &after) in last_seen.iter().take(MAX_ROOMS_PER_CLIENT) {
+        for (room, &seen) in last_seen.iter().take(MAX_ROOMS_PER_CLIENT) {
             self.join(name, room)?;
             let r = &self.rooms[room];
-            let missed = r.last_id.saturating_sub(after);
+            // An id this room never gave out: it was forgotten while empty
+            // (or the server restarted) and its ids started again.
+            let restarted = other_server || seen > r.last_id;
+            // Then all of this life of the room is new to the client; what
+            // it missed of the earlier one cannot be counted.
+            let after = if restarted { 0 } else { seen };
+            let missed = r.last_id - after;
             let replay: Vec<&Stored> = if self.recovery {
                 r.history.iter().filter(|m| m.id > after).collect()
             } else {
@@ -451,6 +472,7 @@ impl Hub {
                 after,
                 replayed: replay.len() as u64,
                 lost: missed - replay.len() as u64,
+                restarted,
             };
             let handle = &self.clients[name].handle;
             handle.send_replay(text_of(&ServerEvent::Resumed {
@@ -458,6 +480,7 @@ impl Hub {
                 after,
                 replayed: resumed.replayed,
                 lost: resumed.lost,
+                restarted,
             }));
             for m in replay {
                 handle.send_replay(text_of(&message_event(room, m, true)));
@@ -530,7 +553,7 @@ mod tests {
         let b_out = b.clone();
         hub.register("bob", b, None).unwrap();
         let done = hub
-            .resume("bob", &BTreeMap::from([("lobby".to_string(), 2)]))
+            .resume("bob", &BTreeMap::from([("lobby".to_string(), 2)]), None)
             .unwrap();
         let missed = (HISTORY_PER_ROOM + 5 - 2) as u64;
         assert_eq!(done[0].replayed, HISTORY_PER_ROOM as u64);
@@ -568,7 +591,7 @@ mod tests {
         let b = ClientHandle::new();
         hub.register("bob", b, None).unwrap();
         let done = hub
-            .resume("bob", &BTreeMap::from([("r".to_string(), 1)]))
+            .resume("bob", &BTreeMap::from([("r".to_string(), 1)]), None)
             .unwrap();
         assert_eq!((done[0].replayed, done[0].lost), (0, 2));
     }
@@ -642,5 +665,86 @@ mod tests {
             hub.say("ada", "r", "x").unwrap();
         }
         assert!(slow.is_too_slow());
+    }
+
+    #[test]
+    fn ids_from_another_server_or_an_earlier_life_of_the_room_resume_from_the_start() {
+        let mut hub = Hub::new(true);
+        let a = ClientHandle::new();
+        hub.register("ada", a, None).unwrap();
+        hub.join("ada", "lobby").unwrap();
+        hub.say("ada", "lobby", "one").unwrap();
+        hub.say("ada", "lobby", "two").unwrap();
+        let b = ClientHandle::new();
+        let b_out = b.clone();
+        hub.register("bob", b, None).unwrap();
+        // bob saw message 7 on the server before this one.
+        let done = hub
+            .resume(
+                "bob",
+                &BTreeMap::from([("lobby".to_string(), 7)]),
+                Some("a-server-that-restarted"),
+            )
+            .unwrap();
+        assert_eq!(
+            (
+                done[0].after,
+                done[0].replayed,
+                done[0].lost,
+                done[0].restarted
+            ),
+            (0, 2, 0, true)
+        );
+        let events = drain(&b_out);
+        assert!(events.iter().any(|e| matches!(
+            e,
+            ServerEvent::Resumed {
+                after: 0,
+                restarted: true,
+                ..
+            }
+        )));
+        let replayed: Vec<u64> = events
+            .iter()
+            .filter_map(|e| match e {
+                ServerEvent::Message { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(replayed, [1, 2]);
+
+        // The same process's own ids are taken as they are.
+        let instance = hub.instance().to_string();
+        let c = ClientHandle::new();
+        hub.register("cy", c, None).unwrap();
+        let done = hub
+            .resume(
+                "cy",
+                &BTreeMap::from([("lobby".to_string(), 1)]),
+                Some(&instance),
+            )
+            .unwrap();
+        assert_eq!(
+            (done[0].after, done[0].replayed, done[0].restarted),
+            (1, 1, false)
+        );
+    }
+
+    #[test]
+    fn a_room_forgotten_while_empty_starts_its_ids_again_and_a_resume_says_so() {
+        let mut hub = Hub::new(true);
+        hub.register("ada", ClientHandle::new(), None).unwrap();
+        hub.join("ada", "lobby").unwrap();
+        for _ in 0..3 {
+            hub.say("ada", "lobby", "x").unwrap();
+        }
+        hub.unregister("ada", hub.clients["ada"].handle.connection);
+        // What `join` does to an empty room when the server is at MAX_ROOMS.
+        hub.rooms.remove("lobby");
+        hub.register("ada", ClientHandle::new(), None).unwrap();
+        let done = hub
+            .resume("ada", &BTreeMap::from([("lobby".to_string(), 3)]), None)
+            .unwrap();
+        assert_eq!((done[0].after, done[0].restarted), (0, true));
     }
 }

@@ -48,6 +48,11 @@ pub enum ClientEvent {
         /// Room → the last message id this client saw there.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<BTreeMap<String, u64>>,
+        /// The `server` of the `welcome` those ids came from. Message ids
+        /// start again at 1 in a restarted server, so ids seen on another
+        /// one say nothing about what was missed here.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        server: Option<String>,
     },
     Join {
         room: String,
@@ -95,6 +100,9 @@ pub enum ServerEvent {
         /// How many messages each room keeps for recovery.
         history: usize,
         heartbeat_secs: u64,
+        /// This server process, chosen at random when it starts: message
+        /// ids are only comparable between welcomes with the same `server`.
+        server: String,
     },
     Message {
         id: u64,
@@ -134,6 +142,12 @@ pub enum ServerEvent {
         replayed: u64,
         /// How many it missed that the history no longer holds.
         lost: u64,
+        /// The ids the client saw came from an earlier life of this room (the
+        /// server restarted, or forgot the room while nobody was in it): the
+        /// replay starts at the room's first message still kept (`after` is
+        /// 0), and what the client missed before cannot be counted.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        restarted: bool,
     },
     Error {
         code: ErrorCode,
@@ -241,7 +255,8 @@ mod tests {
             ClientEvent::Hello {
                 name: "ada".into(),
                 session: None,
-                resume: Some(BTreeMap::from([("lobby".into(), 7)]))
+                resume: Some(BTreeMap::from([("lobby".into(), 7)])),
+                server: None,
             }
         );
         let e: ClientEvent =

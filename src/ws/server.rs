@@ -502,6 +502,7 @@ async fn session(
                     name: wanted,
                     session,
                     resume,
+                    server: seen_on,
                 },
             ) => {
                 let registered = shared.hub.lock().expect("hub lock").register(
@@ -526,9 +527,13 @@ async fn session(
                         .field("name", wanted.clone()),
                     );
                 }
-                let (rooms, clients) = {
+                let (rooms, clients, instance) = {
                     let hub = shared.hub.lock().expect("hub lock");
-                    (hub.room_names(), hub.client_count())
+                    (
+                        hub.room_names(),
+                        hub.client_count(),
+                        hub.instance().to_string(),
+                    )
                 };
                 send_event(
                     &handle,
@@ -538,6 +543,7 @@ async fn session(
                         rooms,
                         history: super::limits::HISTORY_PER_ROOM,
                         heartbeat_secs: shared.options.heartbeat_interval.as_secs(),
+                        server: instance,
                     },
                 );
                 reporter.emit(
@@ -558,22 +564,33 @@ async fn session(
                     resume = Some(merged);
                 }
                 if let Some(resume) = resume {
-                    let done = shared
-                        .hub
-                        .lock()
-                        .expect("hub lock")
-                        .resume(&wanted, &resume);
+                    let done = shared.hub.lock().expect("hub lock").resume(
+                        &wanted,
+                        &resume,
+                        seen_on.as_deref(),
+                    );
                     match done {
                         Ok(done) => {
                             for r in done {
+                                let sentence = if r.restarted {
+                                    format!(
+                                        "{wanted} resumed #{} with message ids from an earlier life of the room (this server restarted, or forgot the room while it was empty): replaying it from the start, {} replayed, {} lost (older than the history); what it missed before cannot be counted",
+                                        r.room, r.replayed, r.lost
+                                    )
+                                } else {
+                                    format!(
+                                        "{wanted} resumed #{} after message {}: {} replayed, {} lost (older than the history)",
+                                        r.room, r.after, r.replayed, r.lost
+                                    )
+                                };
                                 reporter.emit(
-                                    Observation::new(Layer::Session, "resumed",
-                                        format!("{wanted} resumed #{} after message {}: {} replayed, {} lost (older than the history)", r.room, r.after, r.replayed, r.lost))
-                                    .field("name", wanted.clone())
-                                    .field("room", r.room)
-                                    .field("after", r.after)
-                                    .field("replayed", r.replayed)
-                                    .field("lost", r.lost),
+                                    Observation::new(Layer::Session, "resumed", sentence)
+                                        .field("name", wanted.clone())
+                                        .field("room", r.room)
+                                        .field("after", r.after)
+                                        .field("replayed", r.replayed)
+                                        .field("lost", r.lost)
+                                        .field("restarted", r.restarted),
                                 );
                             }
                         }

@@ -193,6 +193,8 @@ pub struct CutProxy {
 
 #[derive(Default)]
 struct CutState {
+    /// Where new connections go: another server can take over.
+    upstream: Option<SocketAddr>,
     clients: Vec<std::net::TcpStream>,
     /// Kept open on purpose after a cut: the server must not see a close.
     upstreams: Vec<std::net::TcpStream>,
@@ -205,7 +207,10 @@ impl CutProxy {
         use std::net::{TcpListener, TcpStream};
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let addr = listener.local_addr().unwrap();
-        let state = std::sync::Arc::new(std::sync::Mutex::new(CutState::default()));
+        let state = std::sync::Arc::new(std::sync::Mutex::new(CutState {
+            upstream: Some(upstream),
+            ..CutState::default()
+        }));
         let shared = state.clone();
         std::thread::spawn(move || {
             for client in listener.incoming() {
@@ -215,7 +220,7 @@ impl CutProxy {
                     drop(client);
                     continue;
                 }
-                let Ok(server) = TcpStream::connect(upstream) else {
+                let Some(Ok(server)) = st.upstream.map(TcpStream::connect) else {
                     continue;
                 };
                 st.accepted += 1;
@@ -247,6 +252,11 @@ impl CutProxy {
     /// While on, connections are accepted and closed at once.
     pub fn refuse(&self, on: bool) {
         self.state.lock().unwrap().refusing = on;
+    }
+
+    /// New connections go to `upstream` from now on (a restarted server).
+    pub fn set_upstream(&self, upstream: SocketAddr) {
+        self.state.lock().unwrap().upstream = Some(upstream);
     }
 
     /// Connections forwarded so far.

@@ -13,6 +13,9 @@ const state = {
   room: sessionStorage.getItem('netdojo.room') || 'lobby',
   // room -> last message id seen, kept across reloads for recovery.
   lastSeen: JSON.parse(sessionStorage.getItem('netdojo.lastSeen') || '{}'),
+  // The server process those ids came from (welcome's `server`): a
+  // restarted server counts from 1 again.
+  server: sessionStorage.getItem('netdojo.server') || '',
   rooms: new Set(JSON.parse(sessionStorage.getItem('netdojo.rooms') || '[]')),
   members: {},
   pending: new Map(), // ack number -> list item waiting for its check mark
@@ -24,6 +27,7 @@ const state = {
 function save() {
   sessionStorage.setItem('netdojo.name', state.name);
   sessionStorage.setItem('netdojo.session', state.session);
+  sessionStorage.setItem('netdojo.server', state.server);
   sessionStorage.setItem('netdojo.room', state.room);
   sessionStorage.setItem('netdojo.lastSeen', JSON.stringify(state.lastSeen));
   sessionStorage.setItem('netdojo.rooms', JSON.stringify([...state.rooms]));
@@ -94,7 +98,10 @@ function connect() {
     if (state.session) hello.session = state.session;
     const resume = {};
     for (const r of state.rooms) resume[r] = state.lastSeen[r] || 0;
-    if (state.everConnected || Object.keys(resume).length) hello.resume = resume;
+    if (state.everConnected || Object.keys(resume).length) {
+      hello.resume = resume;
+      if (state.server) hello.server = state.server;
+    }
     emit(hello);
   };
   ws.onmessage = (e) => {
@@ -121,6 +128,7 @@ function handle(ev) {
     case 'welcome': {
       state.backoff = 250;
       state.session = ev.session;
+      state.server = ev.server || '';
       save();
       setStatus('online as ' + ev.name, true);
       $('login').hidden = true;
@@ -169,6 +177,13 @@ function handle(ev) {
       break;
     }
     case 'resumed':
+      // The replay that follows counts from the server's `after` (0 after
+      // a restart, whatever we had seen before).
+      state.lastSeen[ev.room] = ev.after;
+      save();
+      if (ev.restarted) {
+        system(`#${ev.room}: the server restarted since we were here; what was said after our last message is gone`);
+      }
       if (ev.replayed || ev.lost) {
         system(`#${ev.room}: recovering ${ev.replayed} missed message(s)` + (ev.lost ? `; ${ev.lost} too old to recover` : ''));
       }
