@@ -15,8 +15,8 @@ use tungstenite::Utf8Bytes;
 pub use super::outbox::{Outbound, Outbox};
 
 use super::limits::{
-    HISTORY_PER_ROOM, MAX_NAME_CHARS, MAX_ROOMS, MAX_ROOMS_PER_CLIENT, MAX_TEXT_CHARS,
-    OUTBOUND_QUEUE,
+    HISTORY_BYTES_PER_ROOM, HISTORY_PER_ROOM, MAX_NAME_CHARS, MAX_ROOMS, MAX_ROOMS_PER_CLIENT,
+    MAX_TEXT_CHARS, OUTBOUND_QUEUE,
 };
 use super::protocol::{ErrorCode, PresenceChange, ServerEvent, now_ms};
 
@@ -93,10 +93,19 @@ struct Stored {
     ts: u64,
 }
 
+impl Stored {
+    /// What it counts against [`HISTORY_BYTES_PER_ROOM`].
+    fn bytes(&self) -> usize {
+        self.from.len() + self.text.len()
+    }
+}
+
 #[derive(Default)]
 struct Room {
     members: BTreeSet<String>,
     history: VecDeque<Stored>,
+    /// The sum of `Stored::bytes` over `history`.
+    history_bytes: usize,
     /// The id of the last message said here (0: none yet).
     last_id: u64,
 }
@@ -388,11 +397,16 @@ impl Hub {
             ts: now_ms(),
         };
         let event = text_of(&message_event(room, &stored, false));
-        if r.history.len() == HISTORY_PER_ROOM {
-            r.history.pop_front();
-        }
         let id = stored.id;
+        r.history_bytes += stored.bytes();
         r.history.push_back(stored);
+        while r.history.len() > HISTORY_PER_ROOM
+            || (r.history_bytes > HISTORY_BYTES_PER_ROOM && r.history.len() > 1)
+        {
+            if let Some(old) = r.history.pop_front() {
+                r.history_bytes -= old.bytes();
+            }
+        }
         self.broadcast(room, &event);
         Ok(id)
     }
@@ -746,5 +760,33 @@ mod tests {
             .resume("ada", &BTreeMap::from([("lobby".to_string(), 3)]), None)
             .unwrap();
         assert_eq!((done[0].after, done[0].restarted), (0, true));
+    }
+
+    #[test]
+    fn long_messages_shorten_the_history_not_grow_it_and_a_resume_counts_them_lost() {
+        let mut hub = Hub::new(true);
+        hub.register("ada", ClientHandle::new(), None).unwrap();
+        hub.join("ada", "lobby").unwrap();
+        let long = "é".repeat(MAX_TEXT_CHARS); // 4,000 bytes
+        for _ in 0..50 {
+            hub.say("ada", "lobby", &long).unwrap();
+        }
+        let r = &hub.rooms["lobby"];
+        assert!(
+            r.history_bytes <= HISTORY_BYTES_PER_ROOM,
+            "{}",
+            r.history_bytes
+        );
+        assert_eq!(r.history.len(), HISTORY_BYTES_PER_ROOM / (long.len() + 3));
+        assert_eq!(
+            r.history_bytes,
+            r.history.iter().map(Stored::bytes).sum::<usize>()
+        );
+        let kept = r.history.len() as u64;
+        hub.register("bob", ClientHandle::new(), None).unwrap();
+        let done = hub
+            .resume("bob", &BTreeMap::from([("lobby".to_string(), 0)]), None)
+            .unwrap();
+        assert_eq!((done[0].replayed, done[0].lost), (kept, 50 - kept));
     }
 }

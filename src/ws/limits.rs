@@ -18,6 +18,13 @@ pub const MAX_NAME_CHARS: usize = 32;
 /// many messages is told how many it lost.
 pub const HISTORY_PER_ROOM: usize = 100;
 
+/// Bytes of text (sender and message) each room's history may hold, whatever
+/// the count: 100 chat lines of a few hundred bytes fit, and a room flooded
+/// with 2,000-character messages keeps fewer of them (at least one). Without
+/// it, history alone could reach MAX_ROOMS × HISTORY_PER_ROOM × 8 KB (up to
+/// 4 bytes a character): 800 MB; with it, at most 64 MiB.
+pub const HISTORY_BYTES_PER_ROOM: usize = 64 * 1024;
+
 /// Rooms on the server; an empty room without history is forgotten.
 pub const MAX_ROOMS: usize = 1_000;
 
