@@ -73,3 +73,50 @@ fn two_chromium_pages_chat_render_markup_as_text_and_recover_after_coming_back()
     assert_eq!(summary["name_taken_after_reload"], 0);
     server.stop();
 }
+
+#[test]
+fn chromium_pages_keep_every_message_when_the_server_restarts_under_them() {
+    use std::io::{BufRead, Write};
+    let (Some(node), Some(_)) = (common::node_with_packages(), common::peer("chromium")) else {
+        return;
+    };
+    let old = Server::start(&["ws", "serve", "--listen", "127.0.0.1:0"]);
+    let proxy = common::CutProxy::start(old.addr);
+    let mut child = Command::new(node)
+        .current_dir(tests_dir("js"))
+        .arg("chat_restart.cjs")
+        .arg(format!("http://{}/", proxy.addr))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("start node");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut last = String::new();
+    let mut new = None;
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line == "restart" {
+            // A new process takes the old one's place; every connection
+            // through the proxy drops, as when a server is restarted.
+            let server = Server::start(&["ws", "serve", "--listen", "127.0.0.1:0"]);
+            proxy.set_upstream(server.addr);
+            proxy.cut();
+            new = Some(server);
+            writeln!(stdin, "go").unwrap();
+        } else {
+            last = line;
+        }
+    }
+    assert!(child.wait().unwrap().success(), "{last}");
+    let summary: Value = serde_json::from_str(&last).expect("a JSON summary");
+    assert_eq!(summary["old"], 4, "{summary}");
+    assert_eq!(
+        summary["new"],
+        serde_json::json!(["new server 1", "new server 2", "new server 3"]),
+        "the new server's ids 1 to 3 were ids bob had seen from the old one: {summary}"
+    );
+    assert_eq!(summary["restart_notices"], 1, "{summary}");
+    drop(old);
+    new.expect("the script asked for the restart").stop();
+}
