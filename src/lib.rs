@@ -48,6 +48,10 @@
 //! Servers are library functions taking a bound listener and a shutdown
 //! future, so tests bind `127.0.0.1:0` and stop them with a channel.
 
+// Module docs name the private constants and functions that carry each
+// limit and step; `cargo doc --document-private-items` shows them as links.
+#![allow(rustdoc::private_intra_doc_links)]
+
 pub mod app;
 pub mod cli;
 pub mod endpoint;

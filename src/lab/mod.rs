@@ -9,7 +9,7 @@
 //! - [`sim`]: two real TCP/IP stacks (smoltcp) joined by that link, driven by
 //!   a virtual clock, sending numbered messages (the same ones `netdojo udp`
 //!   sends) and counting what arrives.
-//! - [`compare`]: both protocols and a lossless baseline, as one comparison.
+//! - [`compare`](mod@compare): both protocols and a lossless baseline, as one comparison.
 //! - [`real`]: `--real`, the same workload over the kernel's own TCP and
 //!   UDP on loopback, into a receiver slower than its sender.
 //! - [`sweep`]: `--sweep PARAM=V1,V2,...`, the comparison over several values
