@@ -212,6 +212,15 @@ impl Hub {
         names
     }
 
+    /// Whether `connection` is the one `name` is registered with: after a
+    /// session token took the name over, the old connection's events must
+    /// not act for the new one.
+    pub fn is_current(&self, name: &str, connection: u64) -> bool {
+        self.clients
+            .get(name)
+            .is_some_and(|c| c.handle.connection == connection)
+    }
+
     pub fn client_count(&self) -> usize {
         self.clients.len()
     }
@@ -307,10 +316,9 @@ impl Hub {
     /// the members after the join; joining twice changes nothing.
     pub fn join(&mut self, name: &str, room: &str) -> HubResult<Vec<String>> {
         check_name("room name", room)?;
-        let client = self
-            .clients
-            .get(name)
-            .expect("joins come from registered clients");
+        let Some(client) = self.clients.get(name) else {
+            return Err(not_connected(name));
+        };
         if client.rooms.contains_key(room) {
             // Already in: tell only the joiner again, so a client whose first
             // confirmation was lost still gets one.
@@ -488,7 +496,9 @@ impl Hub {
                 lost: missed - replay.len() as u64,
                 restarted,
             };
-            let handle = &self.clients[name].handle;
+            let Some(handle) = self.clients.get(name).map(|c| &c.handle) else {
+                return Err(not_connected(name));
+            };
             handle.send_replay(text_of(&ServerEvent::Resumed {
                 room: room.clone(),
                 after,
@@ -520,6 +530,15 @@ impl Hub {
     pub fn handles(&self) -> Vec<ClientHandle> {
         self.clients.values().map(|c| c.handle.clone()).collect()
     }
+}
+
+/// For events from a connection whose name is no longer registered (it was
+/// replaced, and its replacement has left too): the session is closing.
+fn not_connected(name: &str) -> (ErrorCode, String) {
+    (
+        ErrorCode::HelloFirst,
+        format!("{name} is not connected on this connection any more; say hello again"),
+    )
 }
 
 fn not_in_room(room: &str) -> (ErrorCode, String) {
@@ -788,5 +807,28 @@ mod tests {
             .resume("bob", &BTreeMap::from([("lobby".to_string(), 0)]), None)
             .unwrap();
         assert_eq!((done[0].replayed, done[0].lost), (kept, 50 - kept));
+    }
+
+    #[test]
+    fn events_from_a_connection_that_is_no_longer_the_names_own_change_nothing() {
+        let mut hub = Hub::new(true);
+        let old = ClientHandle::new();
+        let old_id = old.connection;
+        let token = hub.register("ada", old, None).unwrap().session;
+        let new = ClientHandle::new();
+        let new_id = new.connection;
+        hub.register("ada", new, Some(&token)).unwrap();
+        // The old connection, not closed yet, still sends events.
+        assert!(!hub.is_current("ada", old_id));
+        assert!(hub.is_current("ada", new_id));
+        // The new one leaves; the old one's join must not panic the hub
+        // (a panic under the hub's lock would poison it for everyone).
+        hub.unregister("ada", new_id);
+        assert!(!hub.is_current("ada", old_id));
+        assert!(hub.join("ada", "lobby").is_err());
+        assert!(
+            hub.resume("ada", &BTreeMap::from([("lobby".to_string(), 1)]), None)
+                .is_err()
+        );
     }
 }

@@ -102,6 +102,16 @@ struct Shared {
     shutdown: watch::Receiver<bool>,
 }
 
+impl Shared {
+    /// The hub, locked. Nothing in the hub is meant to panic; if something
+    /// did, the lock it poisoned would still guard a usable hub (at worst one
+    /// change half made), and one broken session must not take the chat
+    /// down for everyone by poisoning it.
+    fn hub(&self) -> std::sync::MutexGuard<'_, Hub> {
+        self.hub.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Serves the page and the WebSocket on `listener` until `shutdown`.
 pub async fn serve(
     listener: TcpListener,
@@ -505,11 +515,9 @@ async fn session(
                     server: seen_on,
                 },
             ) => {
-                let registered = shared.hub.lock().expect("hub lock").register(
-                    &wanted,
-                    handle.clone(),
-                    session.as_deref(),
-                );
+                let registered = shared
+                    .hub()
+                    .register(&wanted, handle.clone(), session.as_deref());
                 let registered = match registered {
                     Ok(r) => r,
                     Err((code, message)) => {
@@ -528,7 +536,7 @@ async fn session(
                     );
                 }
                 let (rooms, clients, instance) = {
-                    let hub = shared.hub.lock().expect("hub lock");
+                    let hub = shared.hub();
                     (
                         hub.room_names(),
                         hub.client_count(),
@@ -564,11 +572,7 @@ async fn session(
                     resume = Some(merged);
                 }
                 if let Some(resume) = resume {
-                    let done = shared.hub.lock().expect("hub lock").resume(
-                        &wanted,
-                        &resume,
-                        seen_on.as_deref(),
-                    );
+                    let done = shared.hub().resume(&wanted, &resume, seen_on.as_deref());
                     match done {
                         Ok(done) => {
                             for r in done {
@@ -614,11 +618,7 @@ async fn session(
     };
 
     if let Some(me) = &name {
-        let rooms = shared
-            .hub
-            .lock()
-            .expect("hub lock")
-            .unregister(me, handle.connection);
+        let rooms = shared.hub().unregister(me, handle.connection);
         reporter.emit(
             Observation::new(
                 Layer::Session,
@@ -707,7 +707,12 @@ async fn linger(ws: Ws) {
 /// A chat event from a client who said hello.
 fn handle_event(me: &str, event: ClientEvent, handle: &ClientHandle, shared: &Shared) {
     let reporter = &shared.reporter;
-    let mut hub = shared.hub.lock().expect("hub lock");
+    let mut hub = shared.hub();
+    if !hub.is_current(me, handle.connection) {
+        // Replaced by a newer connection under the same name: this one is
+        // being closed, and must not join, say or leave for the new one.
+        return;
+    }
     let result = match event {
         // The session answers a second hello itself; nothing to do here.
         ClientEvent::Hello { .. } => Ok(()),
