@@ -127,6 +127,25 @@ fn bad_urls_are_usage_errors_and_nobody_listening_is_a_runtime_error() {
     assert!(err.contains("refused"), "{err}");
 }
 
+/// `netdojo ws chat` as NAME, through `proxy`; its input stays open until
+/// the test drops it.
+fn chat_through(proxy: &common::CutProxy, name: &str) -> std::process::Child {
+    netdojo()
+        .args([
+            "--json",
+            "ws",
+            "chat",
+            &format!("ws://{}/ws", proxy.addr),
+            "--name",
+            name,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start ws chat")
+}
+
 /// A bare WebSocket client, for the other side of a conversation.
 struct Raw {
     ws: tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>,
@@ -172,20 +191,7 @@ fn after_a_network_drop_the_client_reconnects_takes_its_name_back_and_recovers_e
     let proxy = common::CutProxy::start(server.addr);
     let mut bob = Raw::connect(&format!("ws://{}/ws", server.addr), "bob", "lobby");
 
-    let mut ada = netdojo()
-        .args([
-            "--json",
-            "ws",
-            "chat",
-            &format!("ws://{}/ws", proxy.addr),
-            "--name",
-            "ada",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let mut ada = chat_through(&proxy, "ada");
     bob.until(|e| e["type"] == "presence" && e["name"] == "ada" && e["event"] == "joined");
 
     // The network drops: ada's client sees its connection end, the server
@@ -252,20 +258,7 @@ fn after_the_server_restarts_the_client_starts_counting_again_and_misses_nothing
     let old = Server::start(&["ws", "serve", "--listen", "127.0.0.1:0"]);
     let proxy = common::CutProxy::start(old.addr);
     let mut bob = Raw::connect(&format!("ws://{}/ws", old.addr), "bob", "lobby");
-    let mut ada = netdojo()
-        .args([
-            "--json",
-            "ws",
-            "chat",
-            &format!("ws://{}/ws", proxy.addr),
-            "--name",
-            "ada",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let mut ada = chat_through(&proxy, "ada");
     bob.until(|e| e["type"] == "presence" && e["name"] == "ada" && e["event"] == "joined");
     for i in 1..=3 {
         bob.emit(serde_json::json!({"type": "say", "room": "lobby", "text": format!("old {i}"), "ack": i}));

@@ -5,39 +5,13 @@
 //
 // usage: node chat_browser.cjs http://127.0.0.1:PORT/
 'use strict';
-const { chromium } = require('playwright-core');
+const { launch, login: loginAt, say, logText, waitLog, waitOnline } = require('./page.cjs');
 
 const url = process.argv[2];
-const TIMEOUT = 15000;
-
-async function login(browser, name) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  page.setDefaultTimeout(TIMEOUT);
-  await page.goto(url);
-  await page.fill('#name', name);
-  await page.fill('#room', 'lobby');
-  await page.click('#login button');
-  await page.waitForFunction((n) => document.querySelector('#status').textContent === 'online as ' + n, name);
-  return page;
-}
-
-async function say(page, text) {
-  await page.fill('#text', text);
-  await page.click('#say button');
-}
-
-const logText = (page) => page.$$eval('#log li', (lis) => lis.map((li) => li.textContent));
-const waitLog = (page, needle) =>
-  page.waitForFunction((n) => [...document.querySelectorAll('#log li')].some((li) => li.textContent.includes(n)), needle);
+const login = (browser, name) => loginAt(browser, url, name);
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launch();
   const summary = {};
   try {
     const ada = await login(browser, 'ada');
@@ -74,7 +48,7 @@ const waitLog = (page, needle) =>
     await say(ada, 'just before the reload');
     await waitLog(bob, 'just before the reload');
     await bob.reload();
-    await bob.waitForFunction(() => document.querySelector('#status').textContent === 'online as bob');
+    await waitOnline(bob, 'bob');
     await say(ada, 'after the reload');
     await waitLog(bob, 'after the reload');
     const errors = (await logText(bob)).filter((t) => t.includes('name_taken'));

@@ -8,41 +8,15 @@
 // usage: node chat_restart.cjs http://127.0.0.1:PORT/
 'use strict';
 const readline = require('readline');
-const { chromium } = require('playwright-core');
+const { launch, login: loginAt, say, logText, waitLog, waitOnline } = require('./page.cjs');
 
 const url = process.argv[2];
-const TIMEOUT = 15000;
+const login = (browser, name) => loginAt(browser, url, name);
 const input = readline.createInterface({ input: process.stdin });
 const nextLine = () => new Promise((resolve) => input.once('line', resolve));
 
-async function login(browser, name) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  page.setDefaultTimeout(TIMEOUT);
-  await page.goto(url);
-  await page.fill('#name', name);
-  await page.fill('#room', 'lobby');
-  await page.click('#login button');
-  await page.waitForFunction((n) => document.querySelector('#status').textContent === 'online as ' + n, name);
-  return page;
-}
-
-async function say(page, text) {
-  await page.fill('#text', text);
-  await page.click('#say button');
-}
-
-const logText = (page) => page.$$eval('#log li', (lis) => lis.map((li) => li.textContent));
-const waitLog = (page, needle) =>
-  page.waitForFunction((n) => [...document.querySelectorAll('#log li')].some((li) => li.textContent.includes(n)), needle);
-
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launch();
   const summary = {};
   try {
     const ada = await login(browser, 'ada');
@@ -57,8 +31,8 @@ const waitLog = (page, needle) =>
     // Both pages notice, reconnect and resume; the new server tells them
     // their ids were another process's.
     await waitLog(bob, 'the server restarted');
-    await ada.waitForFunction(() => document.querySelector('#status').textContent === 'online as ada');
-    await bob.waitForFunction(() => document.querySelector('#status').textContent === 'online as bob');
+    await waitOnline(ada, 'ada');
+    await waitOnline(bob, 'bob');
     for (let i = 1; i <= 3; i++) await say(ada, `new server ${i}`);
     await waitLog(bob, 'new server 3');
     const lines = await logText(bob);
