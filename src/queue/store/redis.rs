@@ -749,16 +749,7 @@ impl Store for RedisStore {
             .await
         {
             Ok(reply) => reply,
-            Err(e) => {
-                let why = match e {
-                    StoreError::Backend(why) => why,
-                    other => other.to_string(),
-                };
-                return bodies
-                    .iter()
-                    .map(|_| Err(StoreError::Backend(why.clone())))
-                    .collect();
-            }
+            Err(e) => return every_one_failed(bodies.len(), e),
         };
         let mut reply = reply.into_iter();
         let mut out = Vec::with_capacity(bodies.len());
@@ -914,16 +905,7 @@ impl Store for RedisStore {
             .await
         {
             Ok(reply) => reply,
-            Err(e) => {
-                let why = match e {
-                    StoreError::Backend(why) => why,
-                    other => other.to_string(),
-                };
-                return ids
-                    .iter()
-                    .map(|_| Err(StoreError::Backend(why.clone())))
-                    .collect();
-            }
+            Err(e) => return every_one_failed(ids.len(), e),
         };
         let mut answers = reply.into_iter();
         ids.iter()
@@ -1073,6 +1055,17 @@ fn string(v: Value) -> String {
 
 fn number(v: Value) -> u64 {
     ::redis::from_redis_value(v).unwrap_or_default()
+}
+
+/// One batch script failed: the same error for each item in it.
+fn every_one_failed<T>(items: usize, e: StoreError) -> Vec<Result<T, StoreError>> {
+    let why = match e {
+        StoreError::Backend(why) => why,
+        other => other.to_string(),
+    };
+    (0..items)
+        .map(|_| Err(StoreError::Backend(why.clone())))
+        .collect()
 }
 
 #[cfg(test)]
